@@ -272,9 +272,10 @@ def _error(instr, code: bytes, off: int, decoder) -> DecodeError:
     rest = code[off:off + 15]
     if decoder.last_error == _ERR_NO_MORE and len(rest) < 15:
         # truncated only if padding the tail makes it a valid, longer instruction
-        probe = _Decoder(64, bytes(rest) + bytes(15)).decode()
-        if probe.code != _CODE_INVALID and probe.len > len(rest):
-            return DecodeError(off, rest, "truncated instruction")
+        for fill in (0x00, 0x48, 0x58, 0xC0, 0x10, 0x90):
+            probe = _Decoder(64, bytes(rest) + bytes([fill]) * 15).decode()
+            if probe.code != _CODE_INVALID and probe.len > len(rest):
+                return DecodeError(off, rest, "truncated instruction")
     return DecodeError(off, code[off:off + max(instr.len, 8)][:15], "invalid instruction")
 
 
