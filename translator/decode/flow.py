@@ -27,7 +27,7 @@ from typing import Iterable, Optional
 from ..ir import Gpr, Imm, Insn, Mem
 from .core import DecodeError, Decoder, format_bytes
 
-__all__ = ["Program", "JumpTable", "WalkError", "walk", "linear"]
+__all__ = ["Program", "JumpTable", "WalkError", "walk", "linear", "infer_base"]
 
 _STOP_MNEMONICS = frozenset({"hlt", "ud2", "ud0", "ud1", "int3", "int", "int1", "into"})
 _STOP_FLOWS = frozenset({"return", "indirect_branch", "interrupt", "exception",
@@ -79,6 +79,9 @@ class Program:
     indirect_calls: set[int] = field(default_factory=set)
     external: dict[int, list[int]] = field(default_factory=dict)  # target -> [source addresses]
     errors: list[WalkError] = field(default_factory=list)
+    # jump -> table address, for abs64 tables found inside the buffer whose entries point outside
+    # it (the dump was walked at the wrong base; see infer_base)
+    foreign_tables: dict[int, int] = field(default_factory=dict)
 
     @property
     def end(self) -> int:
@@ -271,7 +274,7 @@ class _Walker:
         out = []
         t = table
         while t + 8 <= self.end and len(out) < _MAX_TABLE:
-            if out and t in self.p.data_refs and t != table:
+            if out and ((t in self.p.data_refs and t != table) or t >= min(out)):
                 break
             (v,) = struct.unpack_from("<Q", self.code, t - self.base)
             if not self.inside(v):
@@ -284,7 +287,7 @@ class _Walker:
         out = []
         t = table
         while t + 4 <= self.end and len(out) < _MAX_TABLE:
-            if out and t in self.p.data_refs and t != table:
+            if out and ((t in self.p.data_refs and t != table) or t >= min(out)):
                 break
             (v,) = struct.unpack_from("<i", self.code, t - self.base)
             tgt = table + v
@@ -301,6 +304,29 @@ class _Walker:
         hist = self.back(insn.address)
         if isinstance(op, Mem) and not op.rip and isinstance(op.base, Gpr) and op.size == 8:
             base_val = self.reg_value(hist, op.base.index)
+            if op.index is None and base_val is None:
+                # lea r, [r2 + idx*8 + d]; jmp qword [r]   with r2 = table label
+                k = next((k for k, i in enumerate(hist) if _writes_reg(i, op.base.index)), None)
+                if k is None:
+                    return None
+                d = hist[k]
+                if d.mnemonic != "lea" or not isinstance(d.ops[1], Mem):
+                    return None
+                m = d.ops[1]
+                if not isinstance(m.base, Gpr) or not isinstance(m.index, Gpr) or m.scale != 8:
+                    return None
+                tb = self.reg_value(hist[k + 1:], m.base.index)
+                if tb is None:
+                    return None
+                table = (tb + m.disp + op.disp) & 0xFFFFFFFFFFFFFFFF
+                if not self.inside(table):
+                    return None
+                targets = self.read_abs64(table)
+                if not targets:
+                    self.p.foreign_tables[insn.address] = table
+                    return None
+                self.p.data_refs.add(table)
+                return JumpTable(insn.address, table, "abs64", targets, m.index)
             if base_val is None:
                 return None
             if op.index is None:
@@ -318,6 +344,7 @@ class _Walker:
                 return None
             targets = self.read_abs64(table)
             if not targets:
+                self.p.foreign_tables[insn.address] = table
                 return None
             self.p.data_refs.add(table)
             return JumpTable(insn.address, table, "abs64", targets, op.index)
@@ -371,6 +398,66 @@ class _Walker:
         if start is not None:
             p.data.append((self.base + start, self.base + len(state)))
         return p
+
+
+def infer_base(code: bytes, entries: Iterable[int] = (0,), page: int = 0x1000) -> Optional[int]:
+    """Guess the load address of a dump that embeds absolute addresses of its own labels
+    (Xbyak ``mov r64, label`` and ``putL`` jump tables), assuming a ``page``-aligned buffer.
+
+    Candidates are page-aligned bases that put an embedded absolute value inside the buffer.
+    Each is scored over all values: a ``mov r64, imm64`` that lands on unreached bytes at a
+    16-byte-aligned offset (Xbyak aligns its constant tables) scores 2, on an instruction start 1;
+    an entry of a jump table scores 1; any value landing inside an instruction disqualifies the
+    base. Returns None when nothing scores at least 2 (e.g. the kernel embeds no self address, in
+    which case the base does not matter).
+    """
+    code = bytes(code)
+    n = len(code)
+    p0 = walk(code, 0, entries)
+    starts = set(p0.insns)
+    tails = set()
+    for a, i in p0.insns.items():
+        tails.update(range(a + 1, a + i.length))
+    vals: dict[int, str] = {}
+    for i in p0.insns.values():
+        for op in i.ops:
+            if isinstance(op, Imm) and op.bits == 64 and op.value >= page:
+                vals[op.value] = "imm"
+    for t in p0.foreign_tables.values():
+        first = None
+        for off in range(t, min(n - 7, t + 8 * 256), 8):
+            (v,) = struct.unpack_from("<Q", code, off)
+            if first is None:
+                first = v
+            elif abs(v - first) > n:
+                break
+            if v >= page:
+                vals.setdefault(v, "tab")
+    scores: dict[int, int] = {}
+    for v in vals:
+        top = v - (v % page)
+        for k in range(0, n // page + 1):
+            b = top - k * page
+            if b < 0 or not (b <= v < b + n) or b in scores:
+                continue
+            sc = 0
+            for w, kind in vals.items():
+                off = w - b
+                if 0 <= off < n:
+                    if off in tails:
+                        sc = -1
+                        break
+                    if kind == "tab" or off in starts:
+                        sc += 1
+                    elif off % 16 == 0:
+                        sc += 2
+            scores[b] = sc
+    if not scores:
+        return None
+    best = max(scores.values())
+    if best < 2:
+        return None
+    return max(b for b, s in scores.items() if s == best)
 
 
 def walk(code: bytes, base: int = 0, entries: Iterable[int] = (0,)) -> Program:
