@@ -36,8 +36,9 @@ from typing import Iterable, Sequence, Union
 from .state import MEM_SIZE, ArmState
 
 __all__ = ["ArmRunner", "ArmExecError", "ArmExecUnavailable", "CODE_BASE", "SNIPPET_ADDR",
-           "snippet_address", "SCRATCH_BASE", "SCRATCH_SIZE", "STATE_BASE", "MAX_SNIPPET",
-           "VALID_VLS", "state_buffer", "parse_state_buffer", "trampoline_words", "branch_word"]
+           "snippet_address", "SCRATCH_BASE", "PROLOGUE_ADDR", "EPILOGUE_ADDR", "STOP_ADDR", "SCRATCH_SIZE", "STATE_BASE", "MAX_SNIPPET",
+           "VALID_VLS", "state_buffer", "parse_state_buffer", "trampoline_words", "branch_word",
+           "trampoline_image", "snippet_image", "check_window", "state_size"]
 
 
 class ArmExecError(RuntimeError):
@@ -72,6 +73,7 @@ SCRATCH_BASE = 0x7F0000
 SCRATCH_SIZE = 0x10000
 snippet_address = SNIPPET_ADDR
 VALID_VLS = tuple(range(128, 2049, 128))
+_PAGE = 0x1000
 
 SP = 31
 _X_NZCV = 31 * 8                               # offsets inside the x block
@@ -190,6 +192,41 @@ def _words(ws: Iterable[int]) -> bytes:
     return struct.pack(f"<{len(ws)}I", *ws)
 
 
+def trampoline_image() -> bytes:
+    """The code region from CODE_BASE up to SNIPPET_ADDR: entry stub, prologue, epilogue and a
+    ``brk`` at STOP_ADDR (a host that cannot stop emulation there patches it)."""
+    img = bytearray(SNIPPET_ADDR - CODE_BASE)
+    for addr, ws in ((CODE_BASE, [branch_word(CODE_BASE, PROLOGUE_ADDR)]), (PROLOGUE_ADDR, _PRO),
+                     (EPILOGUE_ADDR, _EPI), (STOP_ADDR, [BRK0])):
+        b = _words(ws)
+        img[addr - CODE_BASE:addr - CODE_BASE + len(b)] = b
+    return bytes(img)
+
+
+def snippet_image(code: bytes) -> bytes:
+    """``code`` followed by the branch to the epilogue, as placed at SNIPPET_ADDR."""
+    n = len(code)
+    if n % 4:
+        raise ValueError(f"A64 code must be a whole number of 4-byte words, got {n} bytes")
+    if n > MAX_SNIPPET:
+        raise ValueError(f"snippet of {n} bytes exceeds the {MAX_SNIPPET}-byte code region")
+    return bytes(code) + _words([branch_word(SNIPPET_ADDR + n, EPILOGUE_ADDR)])
+
+
+def check_window(base: int) -> None:
+    """Raise ValueError if a data window at ``base`` would overlap the runner's own regions."""
+    start = base & ~(_PAGE - 1)
+    end = (base + MEM_SIZE + _PAGE - 1) & ~(_PAGE - 1)
+    if base < 0 or end > 1 << 48:
+        raise ValueError(f"mem_base {base:#x} is not a usable address")
+    for lo, hi, what in ((CODE_BASE, CODE_BASE + CODE_SIZE, "code"),
+                         (STATE_BASE, STATE_BASE + STATE_SIZE, "state buffer"),
+                         (SCRATCH_BASE, SCRATCH_BASE + SCRATCH_SIZE, "scratch")):
+        if start < hi and lo < end:
+            raise ValueError(f"mem_base {base:#x} overlaps the runner's {what} region "
+                             f"[{lo:#x}, {hi:#x})")
+
+
 # ---------------------------------------------------------------------------------------------
 # State buffer packing (shared with qemu_exec)
 
@@ -236,7 +273,6 @@ def state_size(vl: int) -> int:
 
 # ---------------------------------------------------------------------------------------------
 
-_PAGE = 0x1000
 # QEMU's EXCP_* numbers as unicorn's interrupt hook reports them
 _EXCP = {1: "undefined instruction", 2: "svc", 3: "prefetch abort", 4: "data abort",
          7: "brk", 11: "hvc", 12: "hypervisor trap", 13: "smc", 16: "unaligned access"}
@@ -268,10 +304,7 @@ class _Machine:
         uc.mem_map(SCRATCH_BASE, SCRATCH_SIZE, U.UC_PROT_READ | U.UC_PROT_WRITE)
         # Unicorn throws away the translation block at the start address on every emu_start,
         # so start at a one-branch stub: the big prologue/epilogue blocks stay translated.
-        uc.mem_write(CODE_BASE, _words([branch_word(CODE_BASE, PROLOGUE_ADDR)]))
-        uc.mem_write(PROLOGUE_ADDR, _words(_PRO))
-        uc.mem_write(EPILOGUE_ADDR, _words(_EPI))
-        uc.mem_write(STOP_ADDR, _words([BRK0]))
+        uc.mem_write(CODE_BASE, trampoline_image())
         self.uc = uc
         self.window: tuple[int, int] | None = None   # mapped (page start, size)
         self.win_base: int | None = None
@@ -305,14 +338,11 @@ class _Machine:
     def set_code(self, code: bytes) -> None:
         if code == self.code:
             return
+        img = snippet_image(code)
         n = len(code)
-        if n % 4:
-            raise ValueError(f"A64 code must be a whole number of 4-byte words, got {n} bytes")
-        if n > MAX_SNIPPET:
-            raise ValueError(f"snippet of {n} bytes exceeds the {MAX_SNIPPET}-byte code region")
         uc = self.uc
         end = SNIPPET_ADDR + n
-        uc.mem_write(SNIPPET_ADDR, bytes(code) + _words([branch_word(end, EPILOGUE_ADDR)]))
+        uc.mem_write(SNIPPET_ADDR, img)
         old_end = SNIPPET_ADDR + self.code_len + 4
         uc.ctl_remove_cache(SNIPPET_ADDR, max(end + 4, old_end))
         self.code = bytes(code)
@@ -323,14 +353,9 @@ class _Machine:
             raise ValueError(f"ArmState.mem must be {MEM_SIZE} bytes, got {len(mem)}")
         if base != self.win_base:
             U = self.U
+            check_window(base)
             start = base & ~(_PAGE - 1)
             size = ((base + MEM_SIZE + _PAGE - 1) & ~(_PAGE - 1)) - start
-            for lo, hi, what in ((CODE_BASE, CODE_BASE + CODE_SIZE, "code"),
-                                 (STATE_BASE, STATE_BASE + STATE_SIZE, "state buffer"),
-                                 (SCRATCH_BASE, SCRATCH_BASE + SCRATCH_SIZE, "scratch")):
-                if start < hi and lo < start + size:
-                    raise ValueError(f"mem_base {base:#x} overlaps the runner's {what} region "
-                                     f"[{lo:#x}, {hi:#x})")
             if self.window is not None:
                 self.uc.mem_unmap(*self.window)
             self.window = None
