@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional
 
 from ..ir import Gpr, Imm, Insn, Mem
-from .core import DecodeError, Decoder, format_bytes
+from .core import DecodeError, Decoder, format_bytes, gc_paused
 
 __all__ = ["Program", "JumpTable", "WalkError", "walk", "linear", "infer_base"]
 
@@ -462,12 +462,18 @@ def infer_base(code: bytes, entries: Iterable[int] = (0,), page: int = 0x1000) -
 
 def walk(code: bytes, base: int = 0, entries: Iterable[int] = (0,)) -> Program:
     """Decode what control flow reaches from ``entries`` (offsets into ``code``)."""
-    return _Walker(code, base).run(entries)
+    with gc_paused():
+        return _Walker(code, base).run(entries)
 
 
 def linear(code: bytes, base: int = 0) -> Program:
     """Sweep ``code`` front to back. An undecodable byte is recorded in ``errors``, kept as data,
     and the sweep resumes at the next byte."""
+    with gc_paused():
+        return _linear(code, base)
+
+
+def _linear(code: bytes, base: int) -> Program:
     w = _Walker(code, base)
     p = w.p
     p.entries.append(base)
