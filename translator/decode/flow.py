@@ -273,12 +273,15 @@ class _Walker:
     def read_abs64(self, table: int) -> list[int]:
         out = []
         t = table
-        while t + 8 <= self.end and len(out) < _MAX_TABLE:
-            if out and ((t in self.p.data_refs and t != table) or t >= min(out)):
+        lim = self.end          # a table cannot run into code that it points at
+        while t + 8 <= min(self.end, lim) and len(out) < _MAX_TABLE:
+            if out and t in self.p.data_refs:
                 break
             (v,) = struct.unpack_from("<Q", self.code, t - self.base)
-            if not self.inside(v):
+            if not self.inside(v) or table <= v < t + 8:
                 break
+            if v > t:
+                lim = min(lim, v)
             out.append(v)
             t += 8
         return out
@@ -286,13 +289,16 @@ class _Walker:
     def read_rel32(self, table: int) -> list[int]:
         out = []
         t = table
-        while t + 4 <= self.end and len(out) < _MAX_TABLE:
-            if out and ((t in self.p.data_refs and t != table) or t >= min(out)):
+        lim = self.end
+        while t + 4 <= min(self.end, lim) and len(out) < _MAX_TABLE:
+            if out and t in self.p.data_refs:
                 break
             (v,) = struct.unpack_from("<i", self.code, t - self.base)
             tgt = table + v
             if not self.inside(tgt) or (table <= tgt < t + 4):
                 break
+            if tgt > t:
+                lim = min(lim, tgt)
             out.append(tgt)
             t += 4
         return out
