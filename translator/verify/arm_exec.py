@@ -349,6 +349,7 @@ class _Machine:
         self.code_len = n
 
     def set_window(self, base: int, mem: bytes) -> None:
+        mem = bytes(mem)          # no copy for bytes; a bytearray must not change under us
         if len(mem) != MEM_SIZE:
             raise ValueError(f"ArmState.mem must be {MEM_SIZE} bytes, got {len(mem)}")
         if base != self.win_base:
@@ -395,7 +396,8 @@ class _Machine:
         if 0 <= off <= self.code_len:
             return off, f"at snippet offset {off:#x} (pc {pc:#x})"
         if CODE_BASE <= pc < SNIPPET_ADDR:
-            return None, f"in the load/store trampoline (pc {pc:#x})"
+            return None, (f"in the load/store trampoline (pc {pc:#x}; did the snippet change sp "
+                          f"or branch out?)")
         return None, f"at pc {pc:#x} (outside the snippet)"
 
     def _error(self, err, pc: int, max_insns: int) -> ArmExecError:
@@ -430,7 +432,6 @@ class _Machine:
                             off, None)
 
 
-StateLike = ArmState
 CodeArg = Union[bytes, bytearray, Sequence[bytes]]
 
 
