@@ -5,13 +5,17 @@ How a run works
 Unicorn cannot read or write the SVE registers directly, so all architectural state moves through
 memory.  One machine (a ``Uc`` with SVE on, at one vector length) is kept per VL and reused:
 
-    CODE_BASE      prologue   sp = STATE_BASE; ldr z0..z31, p0..p15; nzcv, fpcr; ldp x0..x30; b snippet
-    EPILOGUE_ADDR  epilogue   stp x0..x30; mrs nzcv, fpcr; str p0..p15, z0..z31        -> stops at STOP_ADDR
-    SNIPPET_ADDR   snippet    the caller's code, followed by ``b EPILOGUE_ADDR``
+    CODE_BASE      b PROLOGUE_ADDR   (unicorn drops the block at the start address on every
+                                      emu_start, so the entry is a one-word stub)
+    PROLOGUE_ADDR  sp = STATE_BASE; ldr z0..z31, p0..p15; msr nzcv, fpcr; ldp x0..x30; b snippet
+    EPILOGUE_ADDR  stp x0..x30; mrs nzcv, fpcr; str p0..p15, z0..z31; b STOP_ADDR
+    STOP_ADDR      emulation stops here (qemu_exec patches it to jump back to its host program)
+    SNIPPET_ADDR   the caller's code (``snippet_address``), followed by ``b EPILOGUE_ADDR``
 
-The prologue and epilogue never change, so only the snippet's own translation blocks are thrown
-away when the code changes.  ``sp`` is the trampoline's base register: it is not part of
-``ArmState`` and translated code must not touch it.
+The trampoline never changes, so it stays translated; only the snippet's own blocks are thrown
+away when the code changes.  All state goes in with one ``mem_write`` and comes back with one
+``mem_read`` (cheaper than 33 ``reg_write`` calls).  ``sp`` is the trampoline's base register: it
+is not part of ``ArmState`` and translated code must not touch it.
 
 State buffer at STATE_BASE (VLB = VL/8, PLB = VL/64 bytes)::
 
@@ -25,8 +29,10 @@ Conventions: ``nzcv`` is the NZCV register as ``mrs x, nzcv`` reads it (flags in
 Memory: the 4 KiB window at ``state.mem_base`` is the only data memory mapped besides a private
 scratch area (``SCRATCH_BASE``, ``SCRATCH_SIZE``; translations may point a register such as x28 at
 it for spills; it is not cleared between runs and is not part of the state).  The code region is
-read/execute only.  Any other access faults and raises ``ArmExecError`` naming the snippet offset
-and the address.  If ``mem_base`` is not page aligned, the whole pages around the window are mapped.
+read/execute only (literal pools work).  The state buffer at STATE_BASE (0x40000000) is mapped too,
+far from anything a snippet should touch.  Any other access faults and raises ``ArmExecError``
+naming the snippet offset and the address.  If ``mem_base`` is not page aligned, the whole pages
+around the window are mapped.  ``max_insns`` is enforced with unicorn's instruction count.
 """
 from __future__ import annotations
 
@@ -36,7 +42,8 @@ from typing import Iterable, Sequence, Union
 from .state import MEM_SIZE, ArmState
 
 __all__ = ["ArmRunner", "ArmExecError", "ArmExecUnavailable", "CODE_BASE", "SNIPPET_ADDR",
-           "snippet_address", "SCRATCH_BASE", "PROLOGUE_ADDR", "EPILOGUE_ADDR", "STOP_ADDR", "SCRATCH_SIZE", "STATE_BASE", "MAX_SNIPPET",
+           "snippet_address", "SCRATCH_BASE", "SCRATCH_SIZE", "STATE_BASE", "MAX_SNIPPET",
+           "PROLOGUE_ADDR", "EPILOGUE_ADDR", "STOP_ADDR",
            "VALID_VLS", "state_buffer", "parse_state_buffer", "trampoline_words", "branch_word",
            "trampoline_image", "snippet_image", "check_window", "state_size"]
 
