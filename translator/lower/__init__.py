@@ -1,0 +1,68 @@
+"""Lowering stage: x86 IR -> A64/SVE assembly lines, driven by the YAML mapping tables."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..ir import Insn
+from .engine import Engine, UnitContext, Unsupported
+from .regmap import RegMap
+from .tables import Tables, TableError, default_tables, load_tables
+
+__all__ = ["Engine", "UnitContext", "Unsupported", "RegMap", "Tables", "TableError",
+           "default_tables", "load_tables", "Snippet", "lower_snippet", "layout_needs"]
+
+ALL_FLAGS = frozenset({"CF", "PF", "AF", "ZF", "SF", "OF"})
+
+
+@dataclass
+class Snippet:
+    """One instruction lowered on its own, as verify runs it."""
+    insn: Insn
+    setup: list[str]          # establishes the constants the body relies on (ptrue ...)
+    body: list[str]           # the translation proper
+    regmap: RegMap
+    flags_in: dict
+    flags_out: dict
+    labels: dict = field(default_factory=dict)
+
+    @property
+    def lines(self) -> list[str]:
+        return self.setup + self.body
+
+
+def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dict[int, str]]:
+    """For each k register: the layout most reads want, and the finest layout any access needs."""
+    from .engine import operand_kind  # noqa: F401
+    from ..ir import KReg
+    votes: dict[int, dict[str, int]] = {}
+    finest: dict[int, str] = {}
+    order = "bhsd"
+    for insn in insns:
+        e = tables.entry_for(insn.mnemonic)
+        T = e.T if e and e.T in ("b", "h", "s", "d") else None
+        if T is None:
+            continue
+        ks = [insn.mask] if insn.mask else []
+        ks += [op.index for op in insn.ops if isinstance(op, KReg)]
+        for k in ks:
+            votes.setdefault(k, {}).setdefault(T, 0)
+            votes[k][T] += 1
+            if k not in finest or order.index(T) < order.index(finest[k]):
+                finest[k] = T
+    pref = {k: max(v, key=v.get) for k, v in votes.items()}
+    return pref, finest
+
+
+def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
+                  tables: Optional[Tables] = None, flags_in: Optional[dict] = None,
+                  flags_live_out: frozenset = ALL_FLAGS, label_of=None) -> Snippet:
+    """Lower one instruction as a stand-alone unit (raises ``Unsupported``)."""
+    tables = tables or default_tables()
+    pref, finest = layout_needs([insn], tables)
+    rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest)
+    eng = Engine(tables, rm, nan_mode=nan_mode)
+    fin = dict(flags_in or {})
+    ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of)
+    body, fout = eng.lower(insn, ctx, fin)
+    return Snippet(insn, rm.setup_lines(), body, rm, fin, fout)
