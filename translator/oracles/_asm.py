@@ -58,6 +58,10 @@ class Asm:
         self.items.append(("label", name))
         return Label(name)
 
+    def raw(self, ins: ix.Instruction) -> None:
+        """An iced Instruction built by the caller (e.g. ``Instruction.create_rep_insw(64)``)."""
+        self.items.append(("raw", ins))
+
     def db(self, data: bytes) -> None:
         self.items.append(("db", bytes(data)))
 
@@ -121,6 +125,9 @@ class Asm:
                 found[it[1]] = ip
             elif it[0] == "db":
                 out += it[1]
+            elif it[0] == "raw":
+                enc.encode(it[1], ip)
+                out += enc.take_buffer()
             elif it[0] == "align":
                 while len(out) % it[1]:
                     out.append(0xCC)
