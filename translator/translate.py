@@ -1,0 +1,330 @@
+"""Whole-unit translation: x86 kernel bytes -> A64/SVE code (the `x2sve translate` job).
+
+walk the control flow (decode/flow.py) -> flag liveness -> register map for the unit ->
+lower every reached instruction (lower/engine.py) -> lay out code, labels and the kernel's
+embedded data -> assemble (encode/).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Optional
+
+import iced_x86
+
+from .decode import DecodeError
+from .decode.core import format_bytes
+from .decode.flow import Program, infer_base, linear as linear_program, walk
+from .ir import Gpr, Imm, Insn
+from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
+from .lower.regmap import X_CTX
+
+ALL_FLAGS = frozenset({"CF", "PF", "AF", "ZF", "SF", "OF"})
+_RF = iced_x86.RflagsBits
+_IC_FLAGS = {"OF": _RF.OF, "SF": _RF.SF, "ZF": _RF.ZF, "AF": _RF.AF, "CF": _RF.CF, "PF": _RF.PF}
+_NO_FALLTHROUGH = {"return", "unconditional_branch", "indirect_branch", "interrupt", "exception"}
+STACK_BYTES = 64 * 1024
+SCRATCH_BYTES = 8 * 1024
+
+
+class TranslateError(Exception):
+    """Base of the errors `translate` raises; ``exit_code`` is the CLI's."""
+    exit_code = 1
+
+
+class BadInput(TranslateError):
+    exit_code = 1
+
+
+class UnsupportedError(TranslateError):
+    """Instructions without a verified lowering were reached (and not allowed)."""
+    exit_code = 3
+
+    def __init__(self, items: list):
+        self.items = items
+        a, raw, text, reason = items[0]
+        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+        super().__init__(f"unsupported instruction at {a:#x}: {format_bytes(raw)}: {text}: {reason}{more}")
+
+
+@lru_cache(maxsize=65536)
+def _flag_effects(raw: bytes) -> tuple[frozenset, frozenset]:
+    """(flags read, flags written) by the x86 instruction, from iced's tables."""
+    ins = iced_x86.Decoder(64, raw).decode()
+    rd, wr = ins.rflags_read, ins.rflags_modified
+    return (frozenset(n for n, b in _IC_FLAGS.items() if rd & b),
+            frozenset(n for n, b in _IC_FLAGS.items() if wr & b))
+
+
+def _successors(p: Program, insn: Insn) -> list[int]:
+    out = []
+    if insn.flow not in _NO_FALLTHROUGH and insn.next_address in p.insns:
+        out.append(insn.next_address)
+    if insn.target is not None and insn.target in p.insns and insn.flow != "call":
+        out.append(insn.target)
+    if insn.flow == "call" and insn.target in p.insns:
+        out.append(insn.target)
+    return out
+
+
+def flag_liveness(p: Program, order: list[Insn]) -> dict[int, frozenset]:
+    """x86 flags live after each instruction (read on some path before being written)."""
+    live_in: dict[int, frozenset] = {i.address: frozenset() for i in order}
+    live_out: dict[int, frozenset] = {}
+    succ = {i.address: _successors(p, i) for i in order}
+    changed = True
+    while changed:
+        changed = False
+        for insn in reversed(order):
+            out = frozenset().union(*(live_in[s] for s in succ[insn.address])) if succ[insn.address] else frozenset()
+            rd, wr = _flag_effects(insn.raw)
+            new_in = rd | (out - wr)
+            live_out[insn.address] = out
+            if new_in != live_in[insn.address]:
+                live_in[insn.address] = new_in
+                changed = True
+    return live_out
+
+
+@dataclass
+class Translation:
+    """The result of translating one unit."""
+    program: Program
+    vl: int
+    lines: list[tuple[Optional[Insn], list[str]]] = field(default_factory=list)
+    data_lines: dict[int, list[str]] = field(default_factory=dict)
+    setup: list[str] = field(default_factory=list)
+    unsupported: list = field(default_factory=list)
+    symbol: Optional[str] = None
+    arm_code: bytes = b""
+    _asm_lines: list[str] = field(default_factory=list)
+
+    @property
+    def stats(self) -> dict:
+        n = len(self.program.insns)
+        bad = {}
+        for _, _, text, _ in self.unsupported:
+            m = text.split()[0] if text else "?"
+            bad[m] = bad.get(m, 0) + 1
+        arm = sum(_count_insns(ls) for insn, ls in self.lines if insn is not None)
+        return {"x86_instructions": n, "translated": n - len(self.unsupported),
+                "arm_instructions": arm, "unsupported": bad}
+
+    def asm(self) -> str:
+        return "\n".join(self._asm_lines) + "\n"
+
+    def listing(self) -> str:
+        out = []
+        for insn, ls in self.lines:
+            if insn is None:
+                out += [f"{'':>52}  {l}" for l in ls]
+                continue
+            left = f"{insn.address:#010x}  {insn.raw.hex(' '):<28} {insn.text}"
+            body = [l for l in ls if not l.endswith(":")] or [""]
+            out.append(f"{left:<60} | {body[0]}")
+            out += [f"{'':<60} | {l}" for l in body[1:]]
+        return "\n".join(out) + "\n"
+
+
+def _count_insns(lines: list[str]) -> int:
+    return sum(1 for l in lines if l and not l.endswith(":") and not l.startswith("."))
+
+
+def _label(a: int) -> str:
+    return f".L_{a:x}"
+
+
+def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear: bool = False,
+              allow_unsupported: bool = False, symbol: Optional[str] = None,
+              nan_mode: str = "exact", tables=None) -> Translation:
+    """Translate one x86-64 code buffer. Raises BadInput or UnsupportedError."""
+    if vl != 512:
+        raise BadInput(f"--vl {vl}: only 512-bit SVE (A64FX) is supported in this version")
+    if not code:
+        raise BadInput("empty input: no bytes to translate")
+    tables = tables or default_tables()
+    if base is None:
+        base = 0 if linear else (infer_base(code) or 0)
+    prog = linear_program(code, base) if linear else walk(code, base)
+    if prog.errors:
+        e = prog.errors[0]
+        more = f" (and {len(prog.errors) - 1} more)" if len(prog.errors) > 1 else ""
+        raise BadInput(f"{e}{more}")
+    order = list(prog.insns.values())
+    live = flag_liveness(prog, order)
+    pref, finest = layout_needs(order, tables)
+    rm = RegMap.for_unit(order, vl=vl, k_pref=pref, k_min=finest)
+    eng = Engine(tables, rm, nan_mode=nan_mode)
+    t = Translation(prog, vl, symbol=symbol)
+    t.setup = rm.setup_lines()
+
+    labels = set(prog.labels) | set(prog.data_refs) | set(prog.entries)
+    end = prog.base + len(prog.code)
+
+    def label_of(a: int) -> str:
+        if prog.base <= a < end and (a in prog.insns or not prog.contains(a)):
+            labels.add(a)
+            return _label(a)
+        raise KeyError(a)
+
+    counter = [0]
+    states: dict[int, dict] = {}      # flag state assumed at each instruction
+    unsupported = []
+
+    def lower_all() -> dict[int, dict]:
+        unsupported.clear()
+        t.lines = []
+        seen: dict[int, dict] = {}
+        cur: dict = {}
+        prev_falls = False
+        for insn in order:
+            a = insn.address
+            if a in labels or not prev_falls:
+                cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
+            seen[a] = cur
+            ctx = UnitContext(flags_live_out=set(live.get(a, frozenset())), label_of=_safe(label_of),
+                              label_counter=counter)
+            try:
+                rel = _relocate(insn, prog)
+                if rel is not None:
+                    body = rel
+                else:
+                    body, cur = eng.lower(insn, ctx, cur)
+            except Unsupported as ex:
+                unsupported.append((a, insn.raw, insn.text, ex.reason))
+                body, cur = [f"brk #{min(len(unsupported), 0xffff):#x}"], {}
+            t.lines.append((insn, body))
+            prev_falls = insn.flow not in _NO_FALLTHROUGH
+            # propagate to branch targets
+            if insn.target is not None and insn.target in prog.insns:
+                _meet_into(states, insn.target, cur)
+            if prev_falls and insn.next_address in labels:
+                _meet_into(states, insn.next_address, cur)
+        return seen
+
+    for _ in range(4):
+        before = {k: dict(v) for k, v in states.items()}
+        lower_all()
+        if states == before:
+            break
+    t.unsupported = list(unsupported)
+    if unsupported and not allow_unsupported:
+        raise UnsupportedError(t.unsupported)
+    _layout(t, prog, labels)
+    from .encode import EncodeError, assemble
+    try:
+        t.arm_code = assemble(t._asm_lines)
+    except EncodeError as ex:   # a lowering produced something the encoder rejects: never emit it
+        raise TranslateError(f"internal error: encoder rejected generated code: {ex}") from None
+    return t
+
+
+def _safe(label_of):
+    def f(a: int) -> str:
+        try:
+            return label_of(a)
+        except KeyError:
+            raise _OutOfUnit(a) from None
+    return f
+
+
+class _OutOfUnit(Unsupported):
+    def __init__(self, a: int):
+        Exception.__init__(self, f"address {a:#x} is outside the translated code")
+        self.reason = f"address {a:#x} is outside the translated code"
+        self.insn = None
+
+
+def _meet_into(states: dict, a: int, st: dict) -> None:
+    if a not in states:
+        states[a] = dict(st)
+    else:
+        old = states[a]
+        states[a] = {k: v for k, v in old.items() if st.get(k) == v}
+
+
+def _relocate(insn: Insn, prog: Program):
+    """Escape hatch `relocate_label_address`: ``mov r64, imm64`` whose value is an address inside
+    this kernel (Xbyak's ``mov(reg, label)``) becomes ``adr`` of the translated label."""
+    if insn.mnemonic != "mov" or len(insn.ops) != 2 or not isinstance(insn.ops[1], Imm):
+        return None
+    dst, imm = insn.ops
+    if not isinstance(dst, Gpr) or dst.bits != 64 or imm.bits != 64:
+        return None
+    v = imm.value & (2 ** 64 - 1)
+    if not (prog.base <= v < prog.base + len(prog.code)):
+        return None
+    from .lower.regmap import RegMap as _R
+    return [f"adr x{_R.x_of(dst.index)}, {_label(v)}"]
+
+
+def _layout(t: Translation, prog: Program, labels: set[int]) -> None:
+    """Interleave translated code and the kernel's data, in address order."""
+    out: list[str] = []
+    if t.symbol:
+        out += [".text", f".globl {t.symbol}", f".type {t.symbol}, %function", f"{t.symbol}:"]
+        out += _prologue(t)
+    else:
+        out += t.setup
+    items: list[tuple[int, int, object]] = []
+    for insn, body in t.lines:
+        items.append((insn.address, 0, (insn, body)))
+    for (s, e) in prog.data:
+        items.append((s, 1, (s, e)))
+    items.sort(key=lambda x: (x[0], x[1]))
+    listing: list[tuple[Optional[Insn], list[str]]] = []
+    for a, kind, obj in items:
+        if kind == 0:
+            insn, body = obj
+            lab = [f"{_label(a)}:"] if a in labels else []
+            out += lab + body
+            listing.append((insn, lab + body))
+        else:
+            s, e = obj
+            data = prog.data_bytes(s, e)
+            dl = []
+            i = 0
+            while i < len(data):
+                addr = s + i
+                if addr in labels:
+                    dl.append(f"{_label(addr)}:")
+                j = i + 1
+                while j < len(data) and (s + j) not in labels and j - i < 16:
+                    j += 1
+                dl.append(".byte " + ", ".join(f"{b:#04x}" for b in data[i:j]))
+                i = j
+            dl.append(".balign 4")
+            out += dl
+            listing.append((None, [f"// data {s:#x}..{e:#x} ({e - s} bytes)"]))
+    if t.symbol:
+        out += _epilogue(t)
+    t._asm_lines = out
+    t.lines = listing
+
+
+def _prologue(t: Translation) -> list[str]:
+    """AAPCS64 entry: keep callee-saved state, give the x86 code a private stack and scratch."""
+    return [
+        "stp x29, x30, [sp, #-16]!", "mov x29, sp",
+        "stp x19, x20, [sp, #-16]!", "stp x21, x22, [sp, #-16]!", "stp x23, x24, [sp, #-16]!",
+        "stp x25, x26, [sp, #-16]!", "stp x27, x28, [sp, #-16]!",
+        "stp d8, d9, [sp, #-16]!", "stp d10, d11, [sp, #-16]!", "stp d12, d13, [sp, #-16]!",
+        "stp d14, d15, [sp, #-16]!",
+        f"sub sp, sp, #{(STACK_BYTES + SCRATCH_BYTES) >> 12}, lsl #12",
+        f"mov x{X_CTX}, sp",
+        f"add x15, sp, #{(STACK_BYTES + SCRATCH_BYTES) >> 12}, lsl #12",
+        "sub x15, x15, #64",
+        "adr x16, .Lx2sve_exit", "str x16, [x15, #-8]!",     # x86 `ret` returns here
+    ] + t.setup
+
+
+def _epilogue(t: Translation) -> list[str]:
+    return [
+        ".balign 4", ".Lx2sve_exit:", "mov x0, x6",             # rax -> x0
+        f"add sp, sp, #{(STACK_BYTES + SCRATCH_BYTES) >> 12}, lsl #12",
+        "ldp d14, d15, [sp], #16", "ldp d12, d13, [sp], #16", "ldp d10, d11, [sp], #16",
+        "ldp d8, d9, [sp], #16",
+        "ldp x27, x28, [sp], #16", "ldp x25, x26, [sp], #16", "ldp x23, x24, [sp], #16",
+        "ldp x21, x22, [sp], #16", "ldp x19, x20, [sp], #16", "ldp x29, x30, [sp], #16",
+        "ret", f".size {t.symbol}, .-{t.symbol}",
+    ]
