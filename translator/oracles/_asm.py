@@ -51,8 +51,11 @@ class Asm:
         self.externs = dict(externs or {})
         self.items: list[tuple] = []   # ("ins", code, ops) | ("db", bytes) | ("label", name) | ("align", n)
 
-    def __call__(self, code: str, *ops) -> None:
-        self.items.append(("ins", getattr(ix.Code, code), ops))
+    def __call__(self, code: str, *ops, k: str | None = None, z: bool = False,
+                 rc: int | None = None, sae: bool = False) -> None:
+        """EVEX extras: ``k`` opmask register name, ``z`` zeroing, ``rc`` an
+        ``iced_x86.RoundingControl`` value (embedded rounding), ``sae`` suppress-all-exceptions."""
+        self.items.append(("ins", getattr(ix.Code, code), ops, (k, z, rc, sae)))
 
     def label(self, name: str) -> Label:
         self.items.append(("label", name))
@@ -133,6 +136,15 @@ class Asm:
                     out.append(0xCC)
             else:
                 ins = self._make(it[1], it[2], labels)
+                k, z, rc, sae = it[3]
+                if k:
+                    ins.op_mask = _reg(k)
+                if z:
+                    ins.zeroing_masking = True
+                if rc is not None:
+                    ins.rounding_control = rc
+                if sae:
+                    ins.suppress_all_exceptions = True
                 enc.encode(ins, ip)
                 out += enc.take_buffer()
         return bytes(out), found
@@ -143,6 +155,16 @@ class Asm:
         if labels2 != labels or len(code) != len(first):
             raise RuntimeError("assembler: instruction sizes changed between passes")
         return code, {**self.externs, **labels}
+
+
+def asm64(*lines, base: int = 0) -> bytes:
+    """Assemble a few 64-bit instructions: ``asm64(("VADDPS...", "zmm0", "zmm1", "zmm2", {"k": "k1"}))``
+    -- a trailing dict in a tuple holds the EVEX keyword extras of :meth:`Asm.__call__`."""
+    a = Asm(64, base)
+    for ln in lines:
+        kw = ln[-1] if isinstance(ln[-1], dict) else {}
+        a(*(ln[:-1] if kw else ln), **kw)
+    return a.assemble()[0]
 
 
 def far_jump16(selector: int, offset: int) -> bytes:
