@@ -1,0 +1,64 @@
+"""Bit-exact reference model of the x86-64 instructions that x2sve translates.
+
+API
+---
+``execute(insn, state) -> X86State``          new state (the input is not modified)
+``execute_ex(insn, state) -> (X86State, int)`` new state and the mask of RFLAGS bits the
+                                               instruction leaves undefined
+``undefined_flags(insn, state_before) -> int`` that mask alone (CF=0x1 PF=0x4 AF=0x10 ZF=0x40
+                                               SF=0x80 OF=0x800)
+``modelled(mnemonic) -> bool``                 whether a mnemonic has semantics here
+``Unmodelled(form)``                           raised for anything without semantics
+``X86Fault(kind)``                             #PF outside the 4 KiB window at ``state.mem_base``,
+                                               #GP misalignment, #DE divide error
+
+Modules: ``fp`` (IEEE/x86 arithmetic, exact + vectorised), ``core`` (state access, memory,
+masking), ``vector`` (SSE/AVX/AVX-512), ``gpr`` (integer + RFLAGS), ``masks`` (k registers).
+Only RIP is not modelled: the model does not branch.
+"""
+from __future__ import annotations
+
+from ...ir import Insn
+from ..state import X86State
+from . import gpr, masks, vector
+from .core import Machine, Unmodelled, X86Fault
+
+HANDLERS: dict = {}
+HANDLERS.update(vector.HANDLERS)
+HANDLERS.update(gpr.HANDLERS)
+HANDLERS.update(masks.HANDLERS)
+
+__all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled", "X86Fault",
+           "HANDLERS"]
+
+
+def modelled(mnemonic: str) -> bool:
+    return mnemonic in HANDLERS
+
+
+def execute_ex(insn: Insn, state: X86State) -> tuple[X86State, int]:
+    fn = HANDLERS.get(insn.mnemonic)
+    if fn is None or insn.meta.get("other_reg"):
+        raise Unmodelled(insn.form)
+    if insn.encoding not in ("legacy", "vex", "evex"):
+        raise Unmodelled(insn.form, f"{insn.encoding} encoding")
+    mc = Machine(state, insn)
+    try:
+        fn(mc)
+    except (Unmodelled, X86Fault):
+        raise
+    except (TypeError, ValueError, AttributeError, IndexError, KeyError) as e:
+        # an operand shape the semantics do not handle
+        raise Unmodelled(insn.form, f"{type(e).__name__}: {e}") from e
+    return mc.finish(), mc.undef
+
+
+def execute(insn: Insn, state: X86State) -> X86State:
+    return execute_ex(insn, state)[0]
+
+
+def undefined_flags(insn: Insn, state_before: X86State) -> int:
+    try:
+        return execute_ex(insn, state_before)[1]
+    except X86Fault:
+        return 0
