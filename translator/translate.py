@@ -96,6 +96,7 @@ class Translation:
     setup: list[str] = field(default_factory=list)
     unsupported: list = field(default_factory=list)
     symbol: Optional[str] = None
+    outlined: list[str] = field(default_factory=list)   # out-of-line slow paths (NaN fix-ups)
     arm_code: bytes = b""
     _asm_lines: list[str] = field(default_factory=list)
 
@@ -106,9 +107,10 @@ class Translation:
         for _, _, text, _ in self.unsupported:
             m = text.split()[0] if text else "?"
             bad[m] = bad.get(m, 0) + 1
-        arm = sum(_count_insns(ls) for insn, ls in self.lines if insn is not None)
+        arm = sum(_count_insns(ls) for insn, ls in self.lines if insn is not None) + _count_insns(self.outlined)
+        inline = arm - _count_insns(self.outlined)
         return {"x86_instructions": n, "translated": n - len(self.unsupported),
-                "arm_instructions": arm, "unsupported": bad}
+                "arm_instructions": arm, "arm_inline_instructions": inline, "unsupported": bad}
 
     def asm(self) -> str:
         return "\n".join(self._asm_lines) + "\n"
@@ -168,11 +170,13 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
         raise KeyError(a)
 
     counter = [0]
+    outlined: list[str] = []
     states: dict[int, dict] = {}      # flag state assumed at each instruction
     unsupported = []
 
     def lower_all() -> dict[int, dict]:
         unsupported.clear()
+        outlined.clear()
         t.lines = []
         seen: dict[int, dict] = {}
         cur: dict = {}
@@ -183,7 +187,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
             seen[a] = cur
             ctx = UnitContext(flags_live_out=set(live.get(a, frozenset())), label_of=_safe(label_of),
-                              label_counter=counter)
+                              label_counter=counter, outlined=outlined)
             try:
                 rel = _relocate(insn, prog)
                 if rel is not None:
@@ -210,6 +214,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     t.unsupported = list(unsupported)
     if unsupported and not allow_unsupported:
         raise UnsupportedError(t.unsupported)
+    t.outlined = list(outlined)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
     try:
@@ -298,6 +303,9 @@ def _layout(t: Translation, prog: Program, labels: set[int]) -> None:
             listing.append((None, [f"// data {s:#x}..{e:#x} ({e - s} bytes)"]))
     if t.symbol:
         out += _epilogue(t)
+    if t.outlined:
+        out += [".balign 4", "// out-of-line slow paths", "brk #0xdead"] + t.outlined
+        listing.append((None, ["// out-of-line slow paths"] + t.outlined))
     t._asm_lines = out
     t.lines = listing
 

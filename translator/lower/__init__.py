@@ -25,10 +25,14 @@ class Snippet:
     flags_in: dict
     flags_out: dict
     labels: dict = field(default_factory=dict)
+    outlined: list = field(default_factory=list)
 
     @property
     def lines(self) -> list[str]:
-        return self.setup + self.body
+        """Runs alone: set-up, body, then any out-of-line slow paths (jumped over)."""
+        if not self.outlined:
+            return self.setup + self.body
+        return self.setup + self.body + ["b .Lsnippet_end"] + self.outlined + [".Lsnippet_end:"]
 
 
 def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dict[int, str]]:
@@ -56,13 +60,14 @@ def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dic
 
 def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
                   tables: Optional[Tables] = None, flags_in: Optional[dict] = None,
-                  flags_live_out: frozenset = ALL_FLAGS, label_of=None) -> Snippet:
+                  flags_live_out: frozenset = ALL_FLAGS, label_of=None, outline: bool = False) -> Snippet:
     """Lower one instruction as a stand-alone unit (raises ``Unsupported``)."""
     tables = tables or default_tables()
     pref, finest = layout_needs([insn], tables)
     rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest)
     eng = Engine(tables, rm, nan_mode=nan_mode)
     fin = dict(flags_in or {})
-    ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of)
+    ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of,
+                      outlined=[] if outline else None)
     body, fout = eng.lower(insn, ctx, fin)
-    return Snippet(insn, rm.setup_lines(), body, rm, fin, fout)
+    return Snippet(insn, rm.setup_lines(), body, rm, fin, fout, outlined=ctx.outlined or [])

@@ -42,6 +42,7 @@ class UnitContext:
     flags_live_out: set[str] = field(default_factory=lambda: {"CF", "PF", "AF", "ZF", "SF", "OF"})
     label_of: Optional[Callable[[int], str]] = None
     label_counter: list = field(default_factory=lambda: [0])
+    outlined: Optional[list] = None      # where out-of-line slow paths go (None: inline only)
 
 
 def operand_kind(op) -> str:
@@ -586,24 +587,42 @@ class Engine:
         T = entry.T
         srcs = [lo.render("{" + n + "}") for n in entry.nan]
         dst = lo.render("{dst}")
+        g = lo.governing()
+        pn = lo.ptemp()
+        ps = lo.ptemp(low=False)
+        q = lo.ztemp()
+        quiet = {"s": 0x400000, "d": 0x8000000000000, "h": 0x200}[T]
+        outline = lo.ctx.outlined is not None and not lo.ctx.flags_live_out
+        if outline:
+            # Fast path inline: any NaN lane? The fix-up runs out of line, after the unit.
+            save = lo.ztemp() if dst in srcs else None
+            lines = ([f"mov {save}.d, {dst}.d"] if save else []) + list(body)
+            srcs = [save if s == dst else s for s in srcs]
+            back, slow = lo.label(), lo.label()
+            lines += [f"fcmuo {pn}.{T}, {g}/z, {dst}.{T}, {dst}.{T}", f"ptest {g}, {pn}.b",
+                      f"b.ne {slow}", f"{back}:"]
+            fix = [f"{slow}:"] + self._nan_select(dst, srcs, pn, ps, q, T, quiet) + [f"b {back}"]
+            lo.ctx.outlined.extend(fix)
+            return lines
         lines = list(body)
         r = dst
         aliased = dst in srcs
         if aliased:
             r = lo.ztemp()
             lines = [f"mov {r}.d, {dst}.d"] + [_rename_reg(l, dst, r) for l in body]
-        g = lo.governing()
-        pn = lo.ptemp()
-        ps = lo.ptemp(low=False)
-        q = lo.ztemp()
-        quiet = {"s": 0x400000, "d": 0x8000000000000, "h": 0x200}[T]
-        lines += [f"fcmuo {pn}.{T}, {g}/z, {r}.{T}, {r}.{T}",
-                  f"fneg {r}.{T}, {pn}/m, {r}.{T}"]
+        lines += [f"fcmuo {pn}.{T}, {g}/z, {r}.{T}, {r}.{T}"]
+        lines += self._nan_select(r, srcs, pn, ps, q, T, quiet)
+        if aliased:
+            lines.append(f"mov {dst}.d, {r}.d")
+        return lines
+
+    @staticmethod
+    def _nan_select(r: str, srcs: list[str], pn: str, ps: str, q: str, T: str, quiet: int) -> list[str]:
+        """In the NaN lanes ``pn`` of ``r``: x86's default NaN, or the first NaN source, quieted."""
+        lines = [f"fneg {r}.{T}, {pn}/m, {r}.{T}"]       # SVE's default NaN is positive, x86's negative
         for s in reversed(srcs):
             lines += [f"fcmuo {ps}.{T}, {pn}/z, {s}.{T}, {s}.{T}", f"mov {r}.{T}, {ps}/m, {s}.{T}"]
         lines += [f"mov {q}.{T}, #{quiet:#x}", f"orr {r}.{T}, {pn}/m, {r}.{T}, {q}.{T}"]
-        if aliased:
-            lines.append(f"mov {dst}.d, {r}.d")
         return lines
 
     def _with_rounding(self, lo: _Lowering, mode: str, body: list[str]) -> list[str]:
