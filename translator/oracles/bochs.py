@@ -68,8 +68,16 @@ CHS_CYL = 16 * 63 * 512
 
 def available() -> bool:
     """bochs, its BIOS images and ``script`` (for the pty) are installed."""
-    return bool(shutil.which("bochs") and shutil.which("script") and os.path.exists(BIOS)
-                and os.path.exists(VGABIOS))
+    if not (shutil.which("bochs") and shutil.which("script") and os.path.exists(BIOS)
+            and os.path.exists(VGABIOS)):
+        return False
+    try:                        # bochs' term display needs a pty (script provides one)
+        m, sl = os.openpty()
+        os.close(m)
+        os.close(sl)
+    except OSError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------------
