@@ -590,10 +590,18 @@ class Engine:
         g = lo.governing()
         pn = lo.ptemp()
         ps = lo.ptemp(low=False)
-        q = lo.ztemp()
         quiet = {"s": 0x400000, "d": 0x8000000000000, "h": 0x200}[T]
         outline = lo.ctx.outlined is not None and not lo.ctx.flags_live_out
         if outline:
+            # the quiet-bit constant is only needed on the slow path: spill there if no temp is free
+            if lo._zt:
+                q, keep = lo.ztemp(), ([], [])
+            else:
+                qn = next(z for z in range(31, -1, -1) if z not in lo._used_z and z not in lo._zspill)
+                lo._used_z.add(qn)
+                q = f"z{qn}"
+                slot = SCRATCH_ZSPILL // (self.rm.vl // 8) + 7
+                keep = ([f"str {q}, [x{X_CTX}, #{slot}, mul vl]"], [f"ldr {q}, [x{X_CTX}, #{slot}, mul vl]"])
             # Fast path inline: any NaN lane? The fix-up runs out of line, after the unit.
             save = lo.ztemp() if dst in srcs else None
             lines = ([f"mov {save}.d, {dst}.d"] if save else []) + list(body)
@@ -601,9 +609,11 @@ class Engine:
             back, slow = lo.label(), lo.label()
             lines += [f"fcmuo {pn}.{T}, {g}/z, {dst}.{T}, {dst}.{T}", f"ptest {g}, {pn}.b",
                       f"b.ne {slow}", f"{back}:"]
-            fix = [f"{slow}:"] + self._nan_select(dst, srcs, pn, ps, q, T, quiet) + [f"b {back}"]
+            fix = ([f"{slow}:"] + keep[0] + self._nan_select(dst, srcs, pn, ps, q, T, quiet)
+                   + keep[1] + [f"b {back}"])
             lo.ctx.outlined.extend(fix)
             return lines
+        q = lo.ztemp()
         lines = list(body)
         r = dst
         aliased = dst in srcs
