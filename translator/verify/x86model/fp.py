@@ -38,6 +38,9 @@ ROUNDING_NAMES = {"rn": RN, "rd": RD, "ru": RU, "rz": RZ}
 
 IE, DE, ZE, OE, UE, PE = 1, 2, 4, 8, 16, 32
 
+# Tests set this to run every operation on the exact path (to cross-check the fast path).
+FORCE_EXACT = False
+
 
 @dataclass(frozen=True)
 class Fmt:
@@ -115,7 +118,7 @@ class FpEnv:
 
     @property
     def fast(self) -> bool:
-        return self.rc == RN and not self.ftz
+        return self.rc == RN and not self.ftz and not FORCE_EXACT
 
 
 # --------------------------------------------------------------------------------------------
