@@ -15,7 +15,7 @@ _FLOATS = [0.0, 0.5, 1.0, 2.0, -1.0, 0.25, 3.5, 31.0, -0.125]
 
 def _num_candidates(dom, rng):
     if dom is None:
-        return _NUMS
+        return _NUMS if rng.random() < 0.5 else [0, 1, 2, 3, 4]
     k = dom[0]
     if k == "num":
         signed, width, scale = dom[1], dom[2], dom[3]

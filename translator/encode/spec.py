@@ -200,6 +200,8 @@ def _compile_pattern(pat: str, domains: dict):
                     toks.append(("I", ident))
                 else:
                     toks.append(("E", ident))
+            elif len(toks) >= 2 and toks[-1] == ("P", "[") and toks[-2][0] == "R":
+                toks.append(("I", ident))  # element index: Zm.s[i]
             else:
                 if "|" in ident:
                     raise SyntaxError(f"bad placeholder {ident!r}")
@@ -457,6 +459,14 @@ def _simm(v, width, shift=0):
     return q & ((1 << width) - 1)
 
 
+def _pick(table, key):
+    try:
+        return table[key]
+    except KeyError:
+        raise EncodeError(f"element size combination {key!r} not allowed (expected one of "
+                          f"{', '.join(table)})") from None
+
+
 def _rng(v, lo, hi, what="immediate"):
     if not isinstance(v, int) or not lo <= v <= hi:
         raise EncodeError(f"{what} {v} out of range ({lo}..{hi})")
@@ -464,7 +474,7 @@ def _rng(v, lo, hi, what="immediate"):
 
 
 HELPERS = {
-    "esz": _esz, "uimm": _uimm, "simm": _simm, "ebits": _ebits, "need": _need, "rng": _rng,
+    "esz": _esz, "pick": _pick, "uimm": _uimm, "simm": _simm, "ebits": _ebits, "need": _need, "rng": _rng,
     "bimm": imm.bimm, "sve_bimm": imm.sve_bimm, "movz_enc": imm.movz_enc,
     "movn_enc": imm.movn_enc, "mov_bimm": imm.mov_bimm, "add_imm": imm.add_imm,
     "fimm8": imm.fimm8, "fsel": imm.fsel, "sve_imm8sh": imm.sve_imm8sh,
@@ -691,6 +701,8 @@ def encode_form(form: Form, toks: list, pc: int, labels):
         else:
             try:
                 ok = eval(st[2], HELPERS, env)
+            except NameError as e:
+                raise EncodeError(f"internal: {e}") from None
             except (TypeError, KeyError, ValueError) as e:
                 raise EncodeError(f"bad operand value ({e})") from None
             if not ok:
