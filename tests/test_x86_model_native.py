@@ -6,6 +6,7 @@ MXCSR bits the model claims (IE DE ZE OE always, UE PE on its exact path) must m
 """
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -109,7 +110,19 @@ FORMS += ["add dword ptr [rax+4], ecx", "sub qword ptr [rbx], 0x7f", "add eax, 0
 for _c in ("e", "ne", "b", "ae", "be", "a", "l", "ge", "le", "g", "s", "ns", "o", "no", "p", "np"):
     FORMS += [f"set{_c} cl", f"cmov{_c} ecx, edx", f"cmov{_c} rcx, qword ptr [rax]"]
 
-N = 120
+FORMS += ["vfmadd231ps zmm17{k1}, zmm18, zmm19", "vfmadd231ps zmm31{k7}{z}, zmm30, zmmword ptr [rax+64]",
+          "vfmadd213ps zmm17, zmm18, dword ptr [rbx]{1to16}", "vfnmadd231ps ymm20{k2}, ymm21, ymm22",
+          "vfnmadd231ps zmm1{k1}{z}, zmm2, dword ptr [rsi+8]{1to16}", "vfmadd132ps zmm1{k1}, zmm2, zmm3, {rn-sae}",
+          "vmovups zmm31, zmm16", "vmovups zmm16{k1}{z}, zmmword ptr [rax+rbx*1-0x200000]",
+          "vpaddd zmm20{k7}{z}, zmm21, zmmword ptr [rax+64]", "vaddps zmm29{k6}, zmm30, zmm28, {rd-sae}", "vmaxps zmm16{k1}, zmm17, dword ptr [rax]{1to16}",
+          "vminpd zmm16{k1}{z}, zmm17, zmm18", "vcmpps k7{k1}, zmm30, dword ptr [rax]{1to16}, 30",
+          "vcvtps2dq zmm20{k1}, dword ptr [rax]{1to16}", "vpbroadcastd zmm25{k3}{z}, r9d",
+          "vbroadcastss zmm25, xmm30", "vpsrad zmm17{k1}, zmm18, 3", "vpxorq zmm16, zmm16, zmm16",
+          "vblendmps zmm20{k5}, zmm21, dword ptr [rax]{1to16}", "vmovdqu8 zmm20{k1}{z}, zmmword ptr [rax+1]",
+          "vmovdqu16 zmmword ptr [rax+2]{k1}, zmm21", "vsubps zmm1{k1}, zmm2, zmm3, {ru-sae}",
+          "vmulpd zmm1{k1}, zmm2, qword ptr [rax]{1to8}", "vdivpd ymm1, ymm2, ymm3"]
+
+N = int(os.environ.get("X86_MODEL_NATIVE_STATES", "80"))
 
 
 def compare(form_text, insn, s, nat, rng_note=""):
