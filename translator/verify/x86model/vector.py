@@ -13,7 +13,7 @@ import numpy as np
 
 from ...ir import Gpr, Imm, KReg, Mem, Vec
 from . import fp
-from .core import Machine, X86Fault, bits_to_int, mask_bits
+from .core import Machine, bits_to_int
 from .fp import F32, F64, FpEnv
 
 HANDLERS: dict = {}
