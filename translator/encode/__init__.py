@@ -4,7 +4,6 @@ Public API::
 
     assemble(lines, base=0) -> bytes          # GNU-as syntax, labels, a few directives
     encode_line(text, pc=0, labels=None) -> int
-    decode_word(word) -> str                  # spec-driven disassembly (round-trip aid)
     EncodeError                               # one-line message: the offending line and why
 
 Numeric branch/adr operands (``b #16``) are byte offsets from the instruction (llvm-mc
@@ -16,9 +15,9 @@ import re
 import struct
 
 from .immediates import EncodeError
-from .spec import _Mismatch, encode_form, load_spec, tokenize
+from .spec import _CheckFailed, _Mismatch, encode_form, load_spec, tokenize
 
-__all__ = ["assemble", "encode_line", "decode_word", "EncodeError", "forms"]
+__all__ = ["assemble", "encode_line", "EncodeError", "forms"]
 
 _CACHE: dict = {}
 _CACHE_MAX = 1 << 18
@@ -47,22 +46,25 @@ def _encode(text: str, pc: int, labels):
         raise EncodeError(f"unknown mnemonic {parts[0]!r}")
     toks = tokenize(parts[1]) if len(parts) > 1 else []
     n = len(toks)
-    best = None  # (stage, msg)
+    best = None  # (rank, msg); later forms win ties
     for f in flist:
         if f.ntok != n:
             continue
         try:
             return encode_form(f, toks, pc, labels), not f.pcrel
         except _Mismatch as e:
-            stage = 1 if "not allowed here" in str(e) else 0
-            if best is None or stage > best[0]:
-                best = (stage, str(e))
+            rank = (1 if "not allowed here" in str(e) else 0, e.pos)
+            if best is None or rank > best[0]:
+                best = (rank, str(e))
+        except _CheckFailed as e:
+            if best is None or (2, 0) >= best[0]:
+                best = ((2, 0), str(e))
         except EncodeError as e:
-            if best is None or best[0] < 2:
-                best = (2, str(e))
+            if best is None or (3, 0) >= best[0]:
+                best = ((3, 0), str(e))
     if best is None:
         raise EncodeError(f"no form of {mnem!r} takes {n} operand tokens")
-    if best[0] < 2:
+    if best[0][0] < 2:
         raise EncodeError(f"no form of {mnem!r} accepts these operands ({best[1]})")
     raise EncodeError(best[1])
 
@@ -201,8 +203,3 @@ def assemble(lines, base: int = 0) -> bytes:
             out += struct.pack("<I", w)
             pc += 4
     return bytes(out)
-
-
-def decode_word(word: int) -> str:
-    from .decode import decode_word as _dw
-    return _dw(word)

@@ -78,7 +78,11 @@ def sve_bimm(value: int, ebits: int) -> int:
     rep = 0
     for i in range(0, 64, ebits):
         rep |= value << i
-    return bimm(rep, 64)
+    try:
+        return bimm(rep, 64)
+    except EncodeError:
+        raise EncodeError(f"immediate {value:#x} is not encodable as a {ebits}-bit element "
+                          f"logical immediate (nor as a dup imm8)") from None
 
 
 def movz_enc(value: int, width: int):

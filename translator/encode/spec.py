@@ -65,6 +65,8 @@ def _classify(ident: str):
     t = _REGCACHE.get(low)
     if t is not None:
         return t
+    if low[0] not in "xwzpbhsdqv":
+        return ("w", low, ident)
     m = _REG_RE.match(low)
     if m:
         if m.group(3):
@@ -75,7 +77,7 @@ def _classify(ident: str):
             cls, num = m.group(1), int(m.group(2))
             lim = 16 if cls == "p" else 31 if cls in "xw" else 32
             if num >= lim:
-                t = ("w", low, ident)  # not a register; will fail to match
+                raise EncodeError(f"invalid register {ident!r}")
             else:
                 t = ("r", cls, num, m.group(4), None)
     else:
@@ -126,7 +128,7 @@ _DOM_REL = re.compile(r"^(rel|adr|adrp)(\d+)$")
 
 class Form:
     __slots__ = ("mnem", "pattern", "ntok", "tokens", "fixed", "fields", "widths", "steps",
-                 "pcrel", "text", "lineno", "init", "ivars")
+                 "pcrel", "text", "lineno", "init", "ivars", "relvars")
 
     def __repr__(self):
         return f"<Form {self.mnem} {self.pattern} @{self.lineno}>"
@@ -363,6 +365,7 @@ class Spec:
                 f.steps = steps
                 f.init = init
                 f.ivars = ivars
+                f.relvars = frozenset(k for k, d in domains.items() if d[0] == "rel")
                 f.pcrel = any(d[0] == "rel" for d in domains.values())
                 f.text = line
                 f.lineno = no
@@ -486,8 +489,12 @@ HELPERS = {
 # --------------------------------------------------------------------------------------------
 # Matching and encoding
 # --------------------------------------------------------------------------------------------
-class _Mismatch(Exception):
+class _CheckFailed(EncodeError):
     pass
+
+
+class _Mismatch(Exception):
+    pos = 0
 
 
 _CLS_OK = {
@@ -500,7 +507,29 @@ _CLS_NAME = {"X": "x register", "W": "w register", "R": "general register", "Z":
 
 def match_tokens(form: Form, toks: list, env: dict):
     """Bind operand tokens to the form's pattern; raise _Mismatch(msg) on shape mismatch."""
+    i = 0
+    try:
+        _match(form, toks, env)
+    except _Mismatch as e:
+        e.pos = getattr(e, "pos", 0)
+        raise
+
+
+def _match(form: Form, toks: list, env: dict):
+    opno = 0
     for i, (pt, at) in enumerate(zip(form.tokens, toks)):
+        if pt == ("P", ","):
+            opno += 1
+        try:
+            _match1(form, i, pt, at, env, opno)
+        except _Mismatch as e:
+            e.pos = i
+            raise
+
+
+def _match1(form, i, pt, at, env, opno):
+    i = opno + 1
+    if True:
         k = pt[0]
         if k == "R":
             if at[0] != "r":
@@ -557,7 +586,7 @@ def match_tokens(form: Form, toks: list, env: dict):
         elif k == "I":
             if at[0] == "n":
                 env[pt[1]] = at[1]
-            elif at[0] == "w":
+            elif at[0] == "w" and pt[1] in form.relvars:
                 env[pt[1]] = ("label", at[2])
             else:
                 raise _Mismatch(f"operand {i}: expected an immediate")
@@ -706,7 +735,7 @@ def encode_form(form: Form, toks: list, pc: int, labels):
             except (TypeError, KeyError, ValueError) as e:
                 raise EncodeError(f"bad operand value ({e})") from None
             if not ok:
-                raise EncodeError(f"operands violate constraint `{st[1]}`")
+                raise _CheckFailed(f"operands violate constraint `{st[1]}`")
     if pending:
         _run_pending(pending, env, final=True)
     w = form.fixed
