@@ -245,9 +245,8 @@ class _Lowering:
             g = pw
         else:
             pk = self.kpred(insn.mask, T)
-            cap = rm.k_capacity(insn.mask) * LAYOUT_BYTES[rm.layout_of_k(insn.mask)]
-            if bits >= rm.vl or cap * 8 <= bits * LAYOUT_BYTES[T] // LAYOUT_BYTES[rm.layout_of_k(insn.mask)] and False:
-                g = pk
+            if bits >= rm.vl:
+                g = pk                 # a layout-T mask never has lanes beyond the vector
             else:
                 g = self.ptemp()
                 self.pre.append(f"and {g}.b, {pw}/z, {pk}.b, {pk}.b")
@@ -330,7 +329,6 @@ class _Lowering:
 
     def operand(self, name: str, suffix: str, spec: Optional[str]) -> str:
         op = self.ops[name]
-        written = name == "dst" or name in self.entry.rw and False
         if isinstance(op, Imm):
             val = op.value
             if suffix == "u":
