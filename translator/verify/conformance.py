@@ -260,13 +260,18 @@ class Row:
     status: str = "ok"
     first_difference: str = ""
     mxcsr_status_notes: int = 0  # agreeing states whose MXCSR status flags differ
+    mxcsr_status_bits: int = 0   # which status flags differed (OR over those states)
+    mxcsr_status_example: str = ""
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"form": self.form, "oracle": self.oracle, "states": self.states,
                 "agree": self.agree, "differ": self.differ, "skipped": self.skipped,
                 "status": self.status, "first_difference": self.first_difference,
-                "mxcsr_status_notes": self.mxcsr_status_notes, "notes": self.notes}
+                "mxcsr_status_notes": self.mxcsr_status_notes,
+                "mxcsr_status_flags": _bits(self.mxcsr_status_bits, _MXCSR_BITS)
+                if self.mxcsr_status_bits else "",
+                "mxcsr_status_example": self.mxcsr_status_example, "notes": self.notes}
 
 
 @dataclass
@@ -330,8 +335,9 @@ def run_cases(cases: list[Case], executors: Executors, forms_order: list[str] | 
             row.agree += 1
             if v.mxcsr_status:
                 row.mxcsr_status_notes += 1
-                if row.mxcsr_status_notes == 1:
-                    _note(row, f"{c.text} state {c.index}: {v.notes[0]}")
+                row.mxcsr_status_bits |= (models[i][0].mxcsr ^ results[i].mxcsr) & MXCSR_STATUS
+                if not row.mxcsr_status_example:
+                    row.mxcsr_status_example = f"{c.text} state {c.index}: {v.notes[0]}"
             else:
                 for n in v.notes:
                     _note(row, n)
@@ -372,7 +378,8 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
         if r.notes:
             note += (" [" if note else "") + "; ".join(r.notes) + ("]" if note else "")
         if r.mxcsr_status_notes:
-            note += f" (mxcsr status flags differ in {r.mxcsr_status_notes} agreeing states)"
+            note += (f" (mxcsr status {_bits(r.mxcsr_status_bits, _MXCSR_BITS)} differs in "
+                     f"{r.mxcsr_status_notes} agreeing states)")
         agree = f"{r.agree}" + (f" (+{r.skipped} skipped)" if r.skipped else "")
         body.append([r.form, r.oracle, str(r.states), agree, r.status, note.strip()])
     if markdown:
@@ -391,28 +398,107 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
 
 # ---- cases from forms.py / states.py -----------------------------------------------------------
 def build_cases(n_states: int, seed: int, only: str | None = None,
-                form_filter=None) -> tuple[list[Case], list[str]]:
-    """Every form the tables claim (or those matching ``only``), ``n_states`` states each."""
+                keep=None) -> tuple[list[Case], list[str]]:
+    """Every form the tables claim (those matching ``only``; ``keep(form)`` filters further),
+    ``n_states`` states each, cycling through the form's concrete instances."""
     from . import forms as _forms
-    from . import states as _states
-    rx = re.compile(only) if only else None
+    forms = _forms.enumerate_forms(seed=seed, only=only)
     cases: list[Case] = []
     order: list[str] = []
-    for form in _forms_list(_forms, seed):
-        name = _form_name(form)
-        if rx and not rx.search(name):
+    for name, form in forms.items():
+        if keep is not None and not keep(form):
             continue
-        if form_filter and not form_filter(form):
-            continue
-        rng = random.Random(seed * 1000003 + zlib.crc32(name.encode()))
-        insts = _instances(_forms, form, rng, n_states)
+        insts = form.instances
         if not insts:
             continue
         order.append(name)
+        rng = random.Random(seed * 1000003 + zlib.crc32(name.encode()))
         for j in range(n_states):
-            text, insn = insts[j % len(insts)]
-            cases.append(Case(name, text, insn, _make_state(_states, insn, rng), j))
+            inst = insts[j % len(insts)]
+            state = make_state(rng, inst.insn, getattr(inst, "align", 1))
+            cases.append(Case(name, _text(inst.insn), inst.insn, state, j))
     return cases, order
+
+
+def _text(insn: Insn) -> str:
+    if insn.text:
+        return insn.text
+    import iced_x86 as ix
+    return ix.Formatter(ix.FormatterSyntax.INTEL).format(ix.Decoder(64, insn.raw).decode())
+
+
+def make_state(rng: random.Random, insn: Insn, align: int = 1) -> X86State:
+    """An edge-rich random state for ``insn`` with its memory operand inside the window
+    (``states.py``: ``random_state`` + ``place_memory``)."""
+    try:
+        from . import states as _states
+        _states.random_state, _states.place_memory
+    except (ImportError, AttributeError):
+        return _fallback_state(rng, insn, align)
+    st = _states.random_state(rng, insn) if _takes_insn(_states.random_state) \
+        else _states.random_state(rng)
+    placed = _states.place_memory(st, insn, rng, align) if _arity(_states.place_memory) >= 4 \
+        else _states.place_memory(st, insn, rng)
+    return placed if isinstance(placed, X86State) else st
+
+
+# used only while states.py is missing: edge values, random masks, memory placed in the window
+_F32 = [0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7FA00001, 0x00000001,
+        0x807FFFFF, 0x00800000, 0x7F7FFFFF, 0x3F800000, 0xBF800000, 0x4F000000, 0xCF000000,
+        0x3F000000, 0x33800000, 0x3FC00000]
+_I = [0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFF, 0x8000, 0x7F, 0x80, 0xFF, 31, 32, 63, 64,
+      0x7FFFFFFFFFFFFFFF, 0x8000000000000000, 0xFFFFFFFFFFFFFFFF]
+
+
+def _fallback_vec(rng: random.Random) -> bytes:
+    r = rng.random()
+    if r < 0.6:
+        words = [rng.choice(_F32) if rng.random() < 0.5 else
+                 (rng.getrandbits(1) << 31) | (rng.randint(100, 150) << 23) | rng.getrandbits(23)
+                 if rng.random() < 0.7 else rng.getrandbits(32) for _ in range(16)]
+        return b"".join(w.to_bytes(4, "little") for w in words)
+    return rng.randbytes(64)
+
+
+def _fallback_state(rng: random.Random, insn: Insn, align: int) -> X86State:
+    from ..ir import Mem
+    from .state import MEM_SIZE
+    s = X86State()
+    s.zmm = [_fallback_vec(rng) for _ in range(32)]
+    s.k = [rng.choice([0, 0xFFFF, (1 << 64) - 1, 0x5555]) if rng.random() < 0.3
+           else rng.getrandbits(64) for _ in range(8)]
+    for r in GPR64:
+        s.gpr[r] = rng.choice(_I) if rng.random() < 0.5 else rng.getrandbits(64)
+    s.gpr["rsp"] = s.mem_base + MEM_SIZE // 2
+    s.rflags = 0x202 | (rng.getrandbits(12) & 0x8D5)
+    s.mxcsr = 0x1F80 | (rng.getrandbits(2) << 13) | (0x8040 if rng.random() < 0.3 else 0)
+    s.mem = b"".join(_fallback_vec(rng) for _ in range(MEM_SIZE // 64))
+    m = next((op for op in insn.ops if isinstance(op, Mem)), None)
+    if m is not None and m.base is not None and not m.rip:
+        size = 64 if not m.bcst else max(m.size, 1)
+        size = max(size, m.size)
+        align = max(align, 1)
+        off = rng.randrange(0, (MEM_SIZE - size) // align + 1) * align
+        idx = 0
+        if m.index is not None:
+            idx = rng.randrange(0, 64)
+            s.gpr[GPR64[m.index.index]] = idx
+        s.gpr[GPR64[m.base.index]] = (s.mem_base + off - m.disp - idx * m.scale) & ((1 << 64) - 1)
+    return s
+
+
+def _arity(fn) -> int:
+    import inspect
+    try:
+        return len(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _takes_insn(fn) -> bool:
+    return _arity(fn) >= 2
+
+
 # ---- command line ------------------------------------------------------------------------------
 def add_conformance_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--states", type=int, default=16, metavar="N",
@@ -433,11 +519,10 @@ def run_conformance(args: argparse.Namespace) -> int:
         if not args.json:
             print(msg, file=sys.stderr)
     try:
-        rx_ok = re.compile(args.only) if args.only else None
+        re.compile(args.only or "")
     except re.error as e:
         print(f"x2sve conformance: bad --only regex: {e}", file=sys.stderr)
         return 2
-    del rx_ok
     if args.states < 1:
         print("x2sve conformance: --states must be >= 1", file=sys.stderr)
         return 2
