@@ -147,3 +147,54 @@ def test_rows_and_summary_with_a_fake_executor():
     json.dumps(s)
     assert C.exit_code(rows) == 1 and C.exit_code(rows[:1]) == 0
     assert "vsubps" in C.format_table(rows) and C.format_table(rows, markdown=True).startswith("| form")
+
+
+# ---- sample campaign on the real executors ---------------------------------------------------
+def _have_native_avx512():
+    try:
+        from translator.oracles import native
+        return native.available() and native.has_avx512()
+    except Exception:
+        return False
+
+
+def _have_bochs():
+    try:
+        from translator.oracles import bochs
+        return bochs.available()
+    except Exception:
+        return False
+
+
+def _check(rows):
+    bad = [f"{r.form}: {r.status} {r.first_difference}" for r in rows if r.status in C.FAILING]
+    assert not bad, "model disagrees with the executor:\n" + "\n".join(bad[:20])
+
+
+@pytest.mark.skipif(not _have_native_avx512(), reason="needs an AVX-512 x86-64 host")
+def test_every_form_natively():
+    cases, order = C.build_cases(8, seed=11)
+    assert order, "the tables claim no forms"
+    rows = C.run_cases(cases, C.Executors("native"), order)
+    assert {r.form for r in rows} == set(order)
+    assert all(r.states == 8 or r.status != "ok" for r in rows)
+    missing = [r.form for r in rows if r.status == "no executor"]
+    # the host has AVX-512 F/BW/VL/DQ: everything but FP16-class extensions runs here
+    assert len(missing) <= len(rows) // 10, missing
+    _check(rows)
+
+
+@pytest.mark.skipif(not _have_bochs(), reason="needs bochs")
+def test_every_evex_form_on_bochs_in_one_boot():
+    cases, order = C.build_cases(1, seed=12, keep=lambda f: f.instances[0].insn.encoding == "evex")
+    if not order:
+        pytest.skip("no EVEX forms in the tables")
+    ex = C.Executors("bochs")
+    boots = []
+    real_run = ex.run
+    ex.run = lambda name, codes, states: boots.append(len(states)) or real_run(name, codes, states)
+    rows = C.run_cases(cases, ex, order)
+    assert len(boots) == 1
+    assert sum(r.states for r in rows) + sum(r.status in ("no executor", "unmodelled") for r in rows) \
+        >= len(order)
+    _check([r for r in rows if r.status != "oracle-bug"])
