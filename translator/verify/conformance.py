@@ -400,8 +400,16 @@ def format_table(rows: list[Row], markdown: bool = False) -> str:
 def build_cases(n_states: int, seed: int, only: str | None = None,
                 keep=None) -> tuple[list[Case], list[str]]:
     """Every form the tables claim (those matching ``only``; ``keep(form)`` filters further),
-    ``n_states`` states each, cycling through the form's concrete instances."""
+    ``n_states`` states each, cycling through the form's concrete instances.
+
+    States come from ``states.random_states`` (lane width and FP rounding per table entry) with
+    the memory operand placed in the window by ``states.place_memory``; on top of that a quarter
+    of the FP states get MXCSR.DAZ and/or FZ, which the model implements and verify does not vary.
+    """
+    import numpy as np
+
     from . import forms as _forms
+    from . import states as _states
     forms = _forms.enumerate_forms(seed=seed, only=only)
     cases: list[Case] = []
     order: list[str] = []
@@ -412,11 +420,16 @@ def build_cases(n_states: int, seed: int, only: str | None = None,
         if not insts:
             continue
         order.append(name)
-        rng = random.Random(seed * 1000003 + zlib.crc32(name.encode()))
-        for j in range(n_states):
+        h = (seed * 1000003 + zlib.crc32(name.encode())) & 0xFFFFFFFF
+        nrng, rng = np.random.default_rng(h), random.Random(h)
+        fp = _states.is_fp(form.entry)
+        sts = _states.random_states(nrng, n_states, _states.lane_kind(form.entry), fp)
+        for j, st in enumerate(sts):
             inst = insts[j % len(insts)]
-            state = make_state(rng, inst.insn, getattr(inst, "align", 1))
-            cases.append(Case(name, _text(inst.insn), inst.insn, state, j))
+            _states.place_memory(st, inst.insn, nrng, getattr(inst, "align", 1))
+            if fp and rng.random() < 0.25:
+                st.mxcsr |= rng.choice([0x40, 0x8000, 0x8040])
+            cases.append(Case(name, _text(inst.insn), inst.insn, st, j))
     return cases, order
 
 
@@ -425,78 +438,6 @@ def _text(insn: Insn) -> str:
         return insn.text
     import iced_x86 as ix
     return ix.Formatter(ix.FormatterSyntax.INTEL).format(ix.Decoder(64, insn.raw).decode())
-
-
-def make_state(rng: random.Random, insn: Insn, align: int = 1) -> X86State:
-    """An edge-rich random state for ``insn`` with its memory operand inside the window
-    (``states.py``: ``random_state`` + ``place_memory``)."""
-    try:
-        from . import states as _states
-        _states.random_state, _states.place_memory
-    except (ImportError, AttributeError):
-        return _fallback_state(rng, insn, align)
-    st = _states.random_state(rng, insn) if _takes_insn(_states.random_state) \
-        else _states.random_state(rng)
-    placed = _states.place_memory(st, insn, rng, align) if _arity(_states.place_memory) >= 4 \
-        else _states.place_memory(st, insn, rng)
-    return placed if isinstance(placed, X86State) else st
-
-
-# used only while states.py is missing: edge values, random masks, memory placed in the window
-_F32 = [0, 0x80000000, 0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7FA00001, 0x00000001,
-        0x807FFFFF, 0x00800000, 0x7F7FFFFF, 0x3F800000, 0xBF800000, 0x4F000000, 0xCF000000,
-        0x3F000000, 0x33800000, 0x3FC00000]
-_I = [0, 1, 0xFFFFFFFF, 0x7FFFFFFF, 0x80000000, 0xFFFF, 0x8000, 0x7F, 0x80, 0xFF, 31, 32, 63, 64,
-      0x7FFFFFFFFFFFFFFF, 0x8000000000000000, 0xFFFFFFFFFFFFFFFF]
-
-
-def _fallback_vec(rng: random.Random) -> bytes:
-    r = rng.random()
-    if r < 0.6:
-        words = [rng.choice(_F32) if rng.random() < 0.5 else
-                 (rng.getrandbits(1) << 31) | (rng.randint(100, 150) << 23) | rng.getrandbits(23)
-                 if rng.random() < 0.7 else rng.getrandbits(32) for _ in range(16)]
-        return b"".join(w.to_bytes(4, "little") for w in words)
-    return rng.randbytes(64)
-
-
-def _fallback_state(rng: random.Random, insn: Insn, align: int) -> X86State:
-    from ..ir import Mem
-    from .state import MEM_SIZE
-    s = X86State()
-    s.zmm = [_fallback_vec(rng) for _ in range(32)]
-    s.k = [rng.choice([0, 0xFFFF, (1 << 64) - 1, 0x5555]) if rng.random() < 0.3
-           else rng.getrandbits(64) for _ in range(8)]
-    for r in GPR64:
-        s.gpr[r] = rng.choice(_I) if rng.random() < 0.5 else rng.getrandbits(64)
-    s.gpr["rsp"] = s.mem_base + MEM_SIZE // 2
-    s.rflags = 0x202 | (rng.getrandbits(12) & 0x8D5)
-    s.mxcsr = 0x1F80 | (rng.getrandbits(2) << 13) | (0x8040 if rng.random() < 0.3 else 0)
-    s.mem = b"".join(_fallback_vec(rng) for _ in range(MEM_SIZE // 64))
-    m = next((op for op in insn.ops if isinstance(op, Mem)), None)
-    if m is not None and m.base is not None and not m.rip:
-        size = 64 if not m.bcst else max(m.size, 1)
-        size = max(size, m.size)
-        align = max(align, 1)
-        off = rng.randrange(0, (MEM_SIZE - size) // align + 1) * align
-        idx = 0
-        if m.index is not None:
-            idx = rng.randrange(0, 64)
-            s.gpr[GPR64[m.index.index]] = idx
-        s.gpr[GPR64[m.base.index]] = (s.mem_base + off - m.disp - idx * m.scale) & ((1 << 64) - 1)
-    return s
-
-
-def _arity(fn) -> int:
-    import inspect
-    try:
-        return len(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return 0
-
-
-def _takes_insn(fn) -> bool:
-    return _arity(fn) >= 2
 
 
 # ---- command line ------------------------------------------------------------------------------
