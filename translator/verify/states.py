@@ -1,0 +1,178 @@
+"""Random x86 states for verify, rich in edge values.
+
+Every 32-bit (or 64-bit) lane of the vector registers and of the 4 KiB memory window is drawn
+from a mix of categories; about two thirds of the lanes are edge values:
+
+    ±0, ±Inf, quiet NaNs and signalling NaNs with random payloads and signs, the x86 default NaN
+    (0xFFC00000 / 0xFFF8000000000000), denormals (smallest, largest, random), ±FLT_MAX, ±FLT_MIN,
+    ±1.0, small integers as floats, integer patterns (0..16, INT_MIN, INT_MAX, all-ones)
+and the rest random bit patterns and random normal floats near 1.0 (so that sums cancel and
+products stay in range). ``kind`` picks the lane width: ``"s"`` f32 lanes, ``"d"`` f64 lanes,
+anything else a per-register mix of both and of plain random bytes.
+
+GPRs take extremes (0, 1, -1, INT64_MAX, INT64_MIN, 32-bit edges, small and random values);
+memory-operand base registers are fixed up by ``place_memory`` so the effective address lands
+inside the window. k registers are random 64-bit (the harness trims them to the capacity of each
+k's predicate layout); RFLAGS random in CF/PF/AF/ZF/SF/OF; MXCSR 0x1F80 (DAZ/FTZ off), with a
+random rounding mode in a quarter of the states when ``fp`` is true. All draws come from a
+``numpy.random.Generator`` so a seed reproduces them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import GPR64, Insn, Mem, Vec
+from .state import MEM_BASE, MEM_SIZE, X86State
+
+M64 = (1 << 64) - 1
+FLAG_BITS = 0x1 | 0x4 | 0x10 | 0x40 | 0x80 | 0x800
+
+_F32 = dict(sign=1 << 31, exp=0x7F800000, man=0x7FFFFF, quiet=0x400000, one=0x3F800000,
+            max=0x7F7FFFFF, min=0x00800000, bias=127, mbits=23, dnan=0xFFC00000, dt=np.uint32)
+_F64 = dict(sign=1 << 63, exp=0x7FF0000000000000, man=(1 << 52) - 1, quiet=1 << 51,
+            one=0x3FF0000000000000, max=0x7FEFFFFFFFFFFFFF, min=0x0010000000000000, bias=1023,
+            mbits=52, dnan=0xFFF8000000000000, dt=np.uint64)
+N_CAT = 16
+
+
+def fp_lanes(rng: np.random.Generator, n: int, width: int = 32) -> np.ndarray:
+    """n random lanes (uint32 or uint64 bit patterns) drawn from the edge-rich mix."""
+    c = _F32 if width == 32 else _F64
+    dt = c["dt"]
+    raw = rng.integers(0, 1 << 63, n, dtype=np.uint64) ^ (rng.integers(0, 2, n, dtype=np.uint64) << np.uint64(63))
+    out = (raw >> np.uint64(32)).astype(np.uint32) if width == 32 else raw.copy()   # random bits
+    cat = rng.integers(0, N_CAT, n)
+    SIGN, EXP, MAN, QUIET = dt(c["sign"]), dt(c["exp"]), dt(c["man"]), dt(c["quiet"])
+    for i in range(N_CAT):
+        idx = np.flatnonzero(cat == i)
+        m = len(idx)
+        if not m or i in (10, 11):
+            continue
+        r = out[idx]
+        sign = r & SIGN
+        man = r & MAN
+        if i == 0:                                      # ±0
+            v = sign
+        elif i == 1:                                    # ±Inf
+            v = sign | EXP
+        elif i == 2:                                    # QNaN, random payload (sometimes none)
+            v = sign | EXP | QUIET | np.where(r & dt(1), man, dt(0)).astype(dt)
+        elif i == 3:                                    # SNaN (payload != 0)
+            v = sign | EXP | np.maximum(man & (MAN >> dt(1)), dt(1))
+        elif i == 4:                                    # x86 default NaN
+            v = np.full(m, c["dnan"], dtype=dt)
+        elif i == 5:                                    # denormals: min, max, random
+            k = rng.integers(0, 3, m)
+            v = sign | np.where(k == 0, dt(1), np.where(k == 1, MAN, np.maximum(man, dt(1)))).astype(dt)
+        elif i == 6:                                    # ±MAX / ±MIN(normal)
+            v = sign | np.where(r & dt(2), dt(c["max"]), dt(c["min"])).astype(dt)
+        elif i == 7:                                    # ±1.0
+            v = sign | dt(c["one"])
+        elif i == 8:                                    # small integers as floats
+            v = rng.integers(-8, 9, m).astype(np.float32 if width == 32 else np.float64).view(dt)
+        elif i == 9:                                    # integer patterns
+            v = np.array([0, 1, 2, 3, 7, 16, 1 << (width - 1), (1 << (width - 1)) - 1, (1 << width) - 1, 0xFF],
+                         dtype=dt)[rng.integers(0, 10, m)]
+        else:                                           # 12..15: normal floats near 1.0
+            e = (rng.integers(-8, 9, m) + c["bias"]).astype(dt) << dt(c["mbits"])
+            v = sign | e | man
+        out[idx] = v
+    return out
+
+
+_GPR_EDGES = [0, 1, M64, (1 << 63) - 1, 1 << 63, 0xFFFFFFFF, 0x80000000, 0x7FFFFFFF, 0xFF, 0x80,
+              0x7F, 0xFFFF, 0x8000, 2, 3, 0xFFFFFFFF00000000]
+_K_EDGES = [0, M64, 0x5555555555555555, 0xAAAAAAAAAAAAAAAA, 1, 1 << 15, 0x8000000000000001, 0xFFFF, 0xFF]
+
+
+def gpr_value(r) -> int:
+    """One GPR value (``r`` is a ``random.Random``)."""
+    x = r.random()
+    if x < 0.5:
+        return r.choice(_GPR_EDGES)
+    if x < 0.62:
+        return r.randrange(64)
+    if x < 0.75:
+        return (-r.randrange(1, 64)) & M64
+    return r.getrandbits(64)
+
+
+def k_value(r) -> int:
+    return r.choice(_K_EDGES) if r.random() < 0.4 else r.getrandbits(64)
+
+
+def random_states(rng: np.random.Generator, n: int, kind=None, fp: bool = False) -> list[X86State]:
+    """n random states (see the module docstring). ``kind``: "s", "d" or None (mixed)."""
+    import random as _random
+    r = _random.Random(int(rng.integers(0, 1 << 62)))
+    # Lanes come from pools (regenerated per call) sliced at random lane-aligned offsets: much
+    # cheaper than fresh lanes for every byte, and each state still sees independent mixes.
+    pool_bytes = min(max(n * 1024, 1 << 16), 1 << 20)
+    if kind in ("s", "d"):
+        width = 32 if kind == "s" else 64
+        pools = [(fp_lanes(rng, pool_bytes * 8 // width, width).tobytes(), width // 8)]
+    else:
+        pools = [(fp_lanes(rng, pool_bytes // 4, 32).tobytes(), 4),
+                 (fp_lanes(rng, pool_bytes // 8, 64).tobytes(), 8),
+                 (rng.bytes(pool_bytes), 1)]
+
+    def chunk(size: int) -> bytes:
+        blob, a = pools[0] if len(pools) == 1 else pools[r.choice((0, 0, 1, 1, 2))]
+        o = r.randrange((len(blob) - size) // 8) * 8
+        return blob[o:o + size]
+
+    out = []
+    for j in range(n):
+        zmm = [chunk(64) for _ in range(32)]
+        mem = b"".join(chunk(512) for _ in range(MEM_SIZE // 512))
+        gpr = {g: gpr_value(r) for g in GPR64}
+        gpr["rsp"] = 0x7FFF0000
+        k = [k_value(r) for _ in range(8)]
+        rflags = 0x202 | (r.getrandbits(12) & FLAG_BITS)
+        mxcsr = 0x1F80
+        if fp and r.random() < 0.25:
+            mxcsr |= r.randrange(4) << 13
+        out.append(X86State(zmm, k, gpr, rflags, mxcsr, MEM_BASE, mem))
+    return out
+
+
+def place_memory(state: X86State, insn: Insn, rng: np.random.Generator, align: int = 1) -> None:
+    """Set the base register of each memory operand so that its effective address lies inside
+    the window (the whole access fits); offsets favour the window's edges now and then."""
+    for op in insn.ops:
+        if not isinstance(op, Mem) or op.rip or op.base is None or isinstance(op.index, Vec):
+            continue
+        size = max(op.size, 1)
+        a = max(align, 1)
+        if op.elem_bytes and not op.bcst:
+            a = max(a, min(op.elem_bytes, size))
+        elif op.bcst:
+            a = max(a, size)
+        hi = (MEM_SIZE - size) // a
+        r = int(rng.integers(0, 8))
+        slot = 0 if r == 0 else (hi if r == 1 else int(rng.integers(0, hi + 1)))
+        off = slot * a
+        ea = state.mem_base + off
+        idx = 0
+        if op.index is not None:
+            if op.index.bits != 64:
+                continue
+            idx = state.gpr[GPR64[op.index.index]] * op.scale
+        base = (ea - op.disp - idx) & M64
+        if op.base.bits != 64:
+            continue
+        state.gpr[GPR64[op.base.index]] = base
+
+
+def lane_kind(entry) -> str | None:
+    """The lane width states should favour for an entry: "s", "d" or None."""
+    T = getattr(entry, "T", None)
+    return T if T in ("s", "d") else None
+
+
+def is_fp(entry) -> bool:
+    """Whether an entry computes in floating point (then MXCSR.RC is varied)."""
+    if getattr(entry, "nan", None):
+        return True
+    return any(m.endswith(("ps", "pd", "ss", "sd")) and not m.startswith(("vmov", "mov", "vbroadcast"))
+               for m in entry.mnemonics)
