@@ -635,7 +635,7 @@ class Engine:
 
     def _with_rounding(self, lo: _Lowering, mode: str, body: list[str]) -> list[str]:
         save, new = lo.xtemp(), lo.xtemp()
-        return ([f"mrs {save}, fpcr", f"bic {new}, {save}, #0xc00000"]
+        return ([f"mrs {save}, fpcr", f"and {new}, {save}, #0xffffffffff3fffff"]
                 + ([f"orr {new}, {new}, #{RMODE[mode] << 22:#x}"] if RMODE[mode] else [])
                 + [f"msr fpcr, {new}"] + body + [f"msr fpcr, {save}"])
 
