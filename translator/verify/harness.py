@@ -195,9 +195,13 @@ class Harness:
         r = random.Random(fseed)
         states = random_states(rng, n, lane_kind(e), is_fp(e))
         relax = e.T if (self.nan_mode == "fast" and e.nan) else None
-        for j, st in enumerate(states):
-            prep = preps[j % len(preps)]
-            fin, snip, code, lines = prep.variants[r.randrange(2)]
+        # states go round-robin over instances, with a random carry convention each; they run
+        # grouped by snippet so that unicorn keeps its translation between states
+        plan = sorted((j % len(preps), r.randrange(2), j) for j in range(n))
+        for pi, vi, j in plan:
+            st = states[j]
+            prep = preps[pi]
+            fin, snip, code, lines = prep.variants[vi]
             try:
                 out = self._one(j, st, prep, fin, snip, code, lines, rng, r, relax, res)
             except model.Unmodelled as ex:
@@ -240,7 +244,7 @@ class Harness:
     def _one(self, j, st, prep: _Prep, fin, snip, code, lines, rng, r, relax, res):
         insn = prep.insn
         rm = snip.regmap
-        place_memory(st, insn, rng, prep.align)
+        place_memory(st, insn, r, prep.align)
         for k in rm.k_pred:
             cap = rm.k_capacity(k)
             if cap < 64:
@@ -256,7 +260,7 @@ class Harness:
                 x_out, undef = model.execute_ex(insn, st)
             except model.X86Fault as f:
                 if f.kind == "#GP":
-                    place_memory(st, insn, rng, 64)
+                    place_memory(st, insn, r, 64)
                     try:
                         x_out, undef = model.execute_ex(insn, st)
                     except model.X86Fault:

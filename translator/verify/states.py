@@ -101,10 +101,24 @@ def k_value(r) -> int:
     return r.choice(_K_EDGES) if r.random() < 0.4 else r.getrandbits(64)
 
 
+def _gpr_values(rng: np.random.Generator, n: int) -> np.ndarray:
+    edges = np.array(_GPR_EDGES, dtype=np.uint64)
+    rnd = rng.integers(0, 1 << 63, n, dtype=np.uint64) ^ (rng.integers(0, 2, n, dtype=np.uint64) << np.uint64(63))
+    cat = rng.integers(0, 8, n)
+    small = rng.integers(0, 64, n).astype(np.uint64)
+    out = np.where(cat < 4, edges[rng.integers(0, len(edges), n)],
+                   np.where(cat == 4, small, np.where(cat == 5, (-(small + np.uint64(1))).astype(np.uint64), rnd)))
+    return out.astype(np.uint64)
+
+
+def _k_values(rng: np.random.Generator, n: int) -> np.ndarray:
+    edges = np.array(_K_EDGES, dtype=np.uint64)
+    rnd = rng.integers(0, 1 << 63, n, dtype=np.uint64) ^ (rng.integers(0, 2, n, dtype=np.uint64) << np.uint64(63))
+    return np.where(rng.integers(0, 5, n) < 2, edges[rng.integers(0, len(edges), n)], rnd).astype(np.uint64)
+
+
 def random_states(rng: np.random.Generator, n: int, kind=None, fp: bool = False) -> list[X86State]:
     """n random states (see the module docstring). ``kind``: "s", "d" or None (mixed)."""
-    import random as _random
-    r = _random.Random(int(rng.integers(0, 1 << 62)))
     # Lanes come from pools (regenerated per call) sliced at random lane-aligned offsets: much
     # cheaper than fresh lanes for every byte, and each state still sees independent mixes.
     pool_bytes = min(max(n * 1024, 1 << 16), 1 << 20)
@@ -116,27 +130,37 @@ def random_states(rng: np.random.Generator, n: int, kind=None, fp: bool = False)
                  (fp_lanes(rng, pool_bytes // 8, 64).tobytes(), 8),
                  (rng.bytes(pool_bytes), 1)]
 
-    def chunk(size: int) -> bytes:
-        blob, a = pools[0] if len(pools) == 1 else pools[r.choice((0, 0, 1, 1, 2))]
-        o = r.randrange((len(blob) - size) // 8) * 8
-        return blob[o:o + size]
-
+    # per state: 32 registers of 64 bytes and 8 memory chunks of 512 bytes
+    nch = 32 + MEM_SIZE // 512
+    src = rng.integers(0, len(pools), (n, nch)) if len(pools) > 1 else np.zeros((n, nch), dtype=np.int64)
+    if len(pools) > 1:
+        src = np.where(src == 2, np.where(rng.integers(0, 3, (n, nch)) == 0, 2, rng.integers(0, 2, (n, nch))), src)
+    lim = np.array([(len(b) - 512) // 8 for b, _ in pools])
+    offs = (rng.integers(0, 1 << 62, (n, nch)) % lim[src]) * 8
+    src_l, offs_l = src.tolist(), offs.tolist()
+    gprs = _gpr_values(rng, n * 16).reshape(n, 16).tolist()
+    ks = _k_values(rng, n * 8).reshape(n, 8).tolist()
+    flags = (rng.integers(0, 1 << 12, n) & FLAG_BITS | 0x202).tolist()
+    rcs = rng.integers(0, 4, n).tolist()
+    use_rc = (rng.integers(0, 4, n) == 0).tolist()
+    blobs = [b for b, _ in pools]
     out = []
     for j in range(n):
-        zmm = [chunk(64) for _ in range(32)]
-        mem = b"".join(chunk(512) for _ in range(MEM_SIZE // 512))
-        gpr = {g: gpr_value(r) for g in GPR64}
+        sj, oj = src_l[j], offs_l[j]
+        zmm = [blobs[sj[i]][oj[i]:oj[i] + 64] for i in range(32)]
+        mem = b"".join([blobs[sj[i]][oj[i]:oj[i] + 512] for i in range(32, nch)])
+        gpr = dict(zip(GPR64, gprs[j]))
         gpr["rsp"] = 0x7FFF0000
-        k = [k_value(r) for _ in range(8)]
-        rflags = 0x202 | (r.getrandbits(12) & FLAG_BITS)
+        k = ks[j]
+        rflags = flags[j]
         mxcsr = 0x1F80
-        if fp and r.random() < 0.25:
-            mxcsr |= r.randrange(4) << 13
+        if fp and use_rc[j]:
+            mxcsr |= rcs[j] << 13
         out.append(X86State(zmm, k, gpr, rflags, mxcsr, MEM_BASE, mem))
     return out
 
 
-def place_memory(state: X86State, insn: Insn, rng: np.random.Generator, align: int = 1) -> None:
+def place_memory(state: X86State, insn: Insn, r, align: int = 1) -> None:
     """Set the base register of each memory operand so that its effective address lies inside
     the window (the whole access fits); offsets favour the window's edges now and then."""
     for op in insn.ops:
@@ -149,8 +173,8 @@ def place_memory(state: X86State, insn: Insn, rng: np.random.Generator, align: i
         elif op.bcst:
             a = max(a, size)
         hi = (MEM_SIZE - size) // a
-        r = int(rng.integers(0, 8))
-        slot = 0 if r == 0 else (hi if r == 1 else int(rng.integers(0, hi + 1)))
+        x = r.random()          # r: random.Random
+        slot = 0 if x < 0.1 else (hi if x < 0.2 else r.randrange(hi + 1))
         off = slot * a
         ea = state.mem_base + off
         idx = 0
