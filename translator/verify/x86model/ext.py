@@ -316,7 +316,6 @@ def permps(mc: Machine, es: int) -> None:
 
 _add(["vpermd", "vpermps"], perm_var, es=4)
 _add(["vpermw"], perm_var, es=2)
-_add(["vpermb"], perm_var, es=1)
 _add(["vpermq", "vpermpd"], permps, es=8)
 
 
