@@ -86,6 +86,66 @@ def flag_liveness(p: Program, order: list[Insn]) -> dict[int, frozenset]:
     return live_out
 
 
+_INFO = iced_x86.InstructionInfoFactory()
+_R = iced_x86.Register
+_OA = iced_x86.OpAccess
+
+
+@lru_cache(maxsize=65536)
+def _vec_effects(raw: bytes) -> tuple[frozenset, frozenset]:
+    """(vector registers read, vector registers wholly overwritten), by z index.
+
+    Only a full-width write (iced reports the ZMM register with plain WRITE: EVEX, or VEX which
+    zeroes the upper bits) kills a register; merge-masked and legacy-SSE writes also read it."""
+    ins = iced_x86.Decoder(64, raw).decode()
+    rd, kill = set(), set()
+    for u in _INFO.info(ins).used_registers():
+        r = u.register
+        for lo in (_R.XMM0, _R.YMM0, _R.ZMM0):
+            if lo <= r < lo + 32:
+                z = r - lo
+                if u.access == _OA.WRITE and lo == _R.ZMM0:
+                    kill.add(z)
+                elif u.access != _OA.NONE:
+                    rd.add(z)
+                break
+    return frozenset(rd), frozenset(kill)
+
+
+def vector_liveness(p: Program, order: list[Insn]) -> dict[int, frozenset]:
+    """Vector registers live after each instruction. At a return only xmm0/xmm1 (the System V
+    return registers) are live; leaving the unit any other way keeps everything live."""
+    used: set[int] = set()
+    for insn in order:
+        rd, kill = _vec_effects(insn.raw)
+        used |= rd | kill
+    everything = frozenset(used)     # registers the unit never touches are not ours to keep
+    live_in: dict[int, frozenset] = {i.address: frozenset() for i in order}
+    live_out: dict[int, frozenset] = {}
+    succ = {i.address: _successors(p, i) for i in order}
+    changed = True
+    while changed:
+        changed = False
+        for insn in reversed(order):
+            ss = succ[insn.address]
+            if insn.flow == "return":
+                out = frozenset({0, 1})
+            elif not ss or (insn.target is not None and insn.target not in p.insns) \
+                    or insn.flow in ("indirect_branch", "indirect_call"):
+                out = everything
+            else:
+                out = frozenset().union(*(live_in[s] for s in ss))
+                if insn.flow == "call":      # the callee's returns are inside the unit too
+                    out = everything
+            rd, kill = _vec_effects(insn.raw)
+            new_in = rd | (out - kill)
+            live_out[insn.address] = out
+            if new_in != live_in[insn.address]:
+                live_in[insn.address] = new_in
+                changed = True
+    return live_out
+
+
 @dataclass
 class Translation:
     """The result of translating one unit."""
@@ -154,6 +214,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
         raise BadInput(f"{e}{more}")
     order = list(prog.insns.values())
     live = flag_liveness(prog, order)
+    vlive = vector_liveness(prog, order)
     pref, finest = layout_needs(order, tables)
     rm = RegMap.for_unit(order, vl=vl, k_pref=pref, k_min=finest)
     eng = Engine(tables, rm, nan_mode=nan_mode)
@@ -187,7 +248,8 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
             seen[a] = cur
             ctx = UnitContext(flags_live_out=set(live.get(a, frozenset())), label_of=_safe(label_of),
-                              label_counter=counter, outlined=outlined)
+                              label_counter=counter, outlined=outlined,
+                              free_z=[z for z in range(31, -1, -1) if z not in vlive.get(a, ())])
             try:
                 rel = _relocate(insn, prog)
                 if rel is not None:

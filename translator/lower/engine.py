@@ -43,6 +43,7 @@ class UnitContext:
     label_of: Optional[Callable[[int], str]] = None
     label_counter: list = field(default_factory=lambda: [0])
     outlined: Optional[list] = None      # where out-of-line slow paths go (None: inline only)
+    free_z: Optional[list] = None        # vector registers dead after this instruction (temps)
 
 
 def operand_kind(op) -> str:
@@ -76,7 +77,8 @@ class _Lowering:
         used_z = {op.index for op in insn.ops if isinstance(op, Vec)}
         used_z |= {op.index.index for op in insn.ops if isinstance(op, Mem) and isinstance(op.index, Vec)}
         self._used_z = used_z
-        self._zt = [z for z in self.rm.free_z if z not in used_z]
+        pool = ctx.free_z if ctx.free_z is not None else self.rm.free_z
+        self._zt = [z for z in pool if z not in used_z]
         self._zspill: list[int] = []
         used_p = set()
         if insn.mask:
