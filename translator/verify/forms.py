@@ -399,6 +399,8 @@ def enumerate_forms(tables: Optional[Tables] = None, seed: int = 0, only: Option
 def _could_match(rx: re.Pattern, mnemonic: str) -> bool:
     """Whether a form name of this mnemonic could match (cheap pre-filter for --only)."""
     pat = rx.pattern
+    if "|" in pat or "(?" in pat:
+        return True
     lead = re.match(r"\^?([a-z0-9]+)", pat)
     if lead and pat.startswith("^"):
         return mnemonic.startswith(lead.group(1)) or lead.group(1).startswith(mnemonic)
