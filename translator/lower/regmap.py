@@ -84,7 +84,7 @@ class RegMap:
             for op in insn.ops:
                 if isinstance(op, Vec):
                     used_z.add(op.index)
-                    if op.bits < vl and insn.encoding in ("vex", "evex"):
+                    if op.bits < vl and insn.encoding in ("vex", "evex", "legacy"):   # legacy: {g} is the width
                         widths.add(op.bits)
                 elif isinstance(op, KReg):
                     value_k.add(op.index)
