@@ -224,3 +224,38 @@ def test_cli_human_output_and_bad_args(capsys):
     assert "vaddps xmm, xmm, xmm" in out and "0 mismatches" in out
     assert run_verify(_args("--only", "(", "--states", "4")) == 2
     assert run_verify(_args("--vl", "300")) == 2
+
+
+_JCC_ENTRY = """
+
+jne:
+  doc: "verify test only"
+  mnemonics: [jne, je, jl, jg, jbe]
+  reads_flags: yes
+  rules:
+    - when: {cond: single}
+      sve: ["%s"]
+    - when: {cond: or}
+      sve: ["b.{cc1} {target}", "b.{cc2} {target}"]
+    - when: {cond: and}
+      sve: ["b.{ncc1} {L}", "b.{ncc2} {L}", "b {target}", "{L}:"]
+"""
+
+
+@pytest.mark.parametrize("single, ok", [("b.{cc} {target}", True), ("b {target}", False)])
+def test_branches(tmp_path, single, ok):
+    d = tmp_path / "tables"
+    shutil.copytree(TABLE_DIR, d)
+    with open(d / "fp_arith.yaml", "a") as f:
+        f.write(_JCC_ENTRY % single)
+    tables = load_tables(d)
+    forms = enumerate_forms(tables, seed=1, only="^j")
+    assert {"jne", "je", "jl", "jg", "jbe"} <= set(forms)
+    h = Harness(states=32, seed=4, tables=tables)
+    res = {n: h.run_form(f) for n, f in forms.items()}
+    assert all(r.states == 32 for r in res.values())
+    if ok:
+        assert all(r.mismatches == 0 for r in res.values()), [r.failures[:1] for r in res.values()]
+    else:   # an always-taken translation of a single-flag condition is caught
+        assert res["jne"].mismatches > 0 and res["jne"].failures[0]["register"] == "taken"
+        assert res["jbe"].mismatches == 0

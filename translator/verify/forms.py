@@ -283,7 +283,13 @@ def _instantiate(p: _Pattern, rng: random.Random, alias: str, hints: dict) -> Op
         elif k == "fixed":
             args.append(("reg", s[1]))
         elif k == "br":
-            return None
+            # direct branch: a short forward target (fits rel8 and rel32 encodings)
+            if len(p.slots) != 1:
+                return None
+            ins = I.Instruction.create_branch(p.code, INSN_ADDRESS + rng.choice([0x20, 0x40, 0x7E]))
+            enc = I.Encoder(64)
+            enc.encode(ins, INSN_ADDRESS)
+            return enc.take_buffer(), 1
     name = "create" + "".join("_" + a for a, _ in args)
     fn = getattr(I.Instruction, name, None)
     if fn is None:
