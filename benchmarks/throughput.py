@@ -1,0 +1,114 @@
+"""Translation throughput (x86 instructions/s over a corpus, ``--allow-unsupported``) and
+iced-x86's raw decode rate over the same reached instructions, in the same process."""
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import iced_x86
+
+
+def clear_caches() -> None:
+    """Forget everything the translator memoises, so that a pass measures a cold start."""
+    from translator import translate as tr
+    from translator.decode import clear_cache
+    clear_cache()
+    try:
+        from translator import encode
+        encode._CACHE.clear()
+    except Exception:       # the encoder's cache is an implementation detail
+        pass
+    fe = getattr(tr, "_flag_effects", None)
+    if fe is not None and hasattr(fe, "cache_clear"):
+        fe.cache_clear()
+    lc = getattr(tr, "LOWER_CACHE", None)
+    if lc is not None:
+        lc.clear()
+
+
+def set_lower_cache(on: bool) -> Optional[bool]:
+    """Switch the lowering cache (translate.LOWER_CACHE) on/off; returns the old setting or None
+    when this version has no cache."""
+    from translator import translate as tr
+    lc = getattr(tr, "LOWER_CACHE", None)
+    if lc is None:
+        return None
+    old = lc.enabled
+    lc.enabled = on
+    return old
+
+
+def translate_corpus(files: list[tuple[str, bytes]], nan_mode: str = "exact",
+                     each: Optional[Callable] = None) -> dict:
+    """Translate every kernel; time only ``translate``. ``each(name, translation)`` runs untimed."""
+    from translator.translate import TranslateError, translate
+    seconds = 0.0
+    n = 0
+    errors = {}
+    programs = []
+    for name, code in files:
+        t0 = time.perf_counter()
+        try:
+            t = translate(code, allow_unsupported=True, nan_mode=nan_mode)
+        except TranslateError as ex:
+            seconds += time.perf_counter() - t0
+            errors[name] = str(ex)
+            continue
+        seconds += time.perf_counter() - t0
+        n += len(t.program.insns)
+        programs.append((t.program.code, t.program.base, list(t.program.insns)))
+        if each is not None:
+            each(name, t)
+    return {"seconds": seconds, "x86_instructions": n, "errors": errors, "programs": programs}
+
+
+def iced_rate(programs: list, repeat: int = 3) -> dict:
+    """iced Decoder over the reached instructions (re-positioned only where a run of
+    consecutive instructions breaks), best of ``repeat``."""
+    best = None
+    n = 0
+    for _ in range(repeat):
+        n = 0
+        t0 = time.perf_counter()
+        for code, base, addrs in programs:
+            dec = iced_x86.Decoder(64, code, ip=base)
+            ins = iced_x86.Instruction()
+            for a in addrs:
+                if dec.ip != a:
+                    dec.position = a - base
+                    dec.ip = a
+                dec.decode_out(ins)
+                n += 1
+        dt = time.perf_counter() - t0
+        best = dt if best is None else min(best, dt)
+    return {"x86_instructions": n, "seconds": best, "insns_per_s": n / best if best else 0.0}
+
+
+def run(files: list[tuple[str, bytes]], smoke: bool, each: Optional[Callable] = None) -> dict:
+    """Cold pass (caches cleared; ``each`` sees its translations), warm pass, and in the full run
+    a pass with the lowering cache off (the 'before' of the cache)."""
+    out: dict = {"kernels": len(files)}
+    if not files:
+        out["skipped"] = "corpus not found"
+        return out
+    clear_caches()
+    cold = translate_corpus(files, "exact", each)
+    ice = iced_rate(cold["programs"])
+    n = cold["x86_instructions"]
+    out.update(x86_instructions=n, seconds=cold["seconds"], insns_per_s=n / cold["seconds"],
+               iced_insns_per_s=ice["insns_per_s"],
+               ratio=(n / cold["seconds"]) / ice["insns_per_s"] if ice["insns_per_s"] else None,
+               errors=cold["errors"])
+    warm = translate_corpus(files, "exact")
+    out["warm_insns_per_s"] = warm["x86_instructions"] / warm["seconds"]
+    out["warm_ratio"] = out["warm_insns_per_s"] / ice["insns_per_s"] if ice["insns_per_s"] else None
+    out["uncached_insns_per_s"] = None
+    if not smoke:
+        old = set_lower_cache(False)
+        if old is not None:
+            clear_caches()
+            nc = translate_corpus(files, "exact")
+            set_lower_cache(old)
+            out["uncached_insns_per_s"] = nc["x86_instructions"] / nc["seconds"]
+    clear_caches()
+    return out
