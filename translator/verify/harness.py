@@ -245,6 +245,9 @@ class Harness:
         insn = prep.insn
         rm = snip.regmap
         place_memory(st, insn, r, prep.align)
+        if self.vl < 512:
+            nb = self.vl // 8
+            st.zmm = [z[:nb] + bytes(64 - nb) for z in st.zmm]
         for k in rm.k_pred:
             cap = rm.k_capacity(k)
             if cap < 64:
