@@ -548,6 +548,9 @@ class Engine:
         kinds = [operand_kind(op) for op in insn.ops]
         if not entry.accepts(kinds):
             raise Unsupported(insn, f"operand shape {insn.form} is not in the entry ({entry.where})")
+        for op in insn.ops:
+            if isinstance(op, Vec) and op.bits > self.rm.vl:
+                raise Unsupported(insn, f"{op.name} does not fit a {self.rm.vl}-bit SVE vector")
         m = "none" if not insn.mask else ("zero" if insn.zeroing else "merge")
         if m not in entry.masking:
             raise Unsupported(insn, f"masking {m} is not supported by the entry ({entry.where})")
