@@ -109,6 +109,13 @@ def _call_site() -> str:
     return f"{f.f_code.co_filename}:{f.f_lineno}"
 
 
+_CC_ALIAS = {"z": "e", "nz": "ne", "c": "b", "nc": "ae", "nae": "b", "nb": "ae", "na": "be",
+             "nbe": "a", "nge": "l", "nl": "ge", "ng": "le", "nle": "g", "pe": "p", "po": "np"}
+ALIASES = {p + a: p + c for p in ("j", "cmov", "set") for a, c in _CC_ALIAS.items()}
+_BRANCHES = {"jmp", "call", "loop", "loope", "loopne", "jrcxz", "jecxz"} | {
+    "j" + c for c in ("a", "ae", "b", "be", "e", "ne", "g", "ge", "l", "le", "o", "no", "s", "ns", "p", "np")}
+
+
 def _fake_label(a: int) -> str:
     return f".Ljit_{a & 0xFFFFFFFFFFFFFFFF:x}"
 
@@ -155,6 +162,7 @@ class CodeGenerator:
         if name.startswith("__"):
             raise AttributeError(name)
         mnem = name[:-1] if name.endswith("_") else name
+        mnem = ALIASES.get(mnem, mnem)
         if _em.known_mnemonic(mnem):
             def method(*args):
                 return self._emit(mnem, args, _call_site())
@@ -205,8 +213,7 @@ class CodeGenerator:
 
     # ---- instructions ----------------------------------------------------------------------
     def _emit(self, mnem: str, args: tuple, where: str):
-        if mnem in ("jmp", "call", "ja", "jae", "jb", "jbe", "je", "jne", "jg", "jge", "jl", "jle",
-                    "jo", "jno", "js", "jns", "jp", "jnp", "loop", "jrcxz", "jecxz"):
+        if mnem in _BRANCHES:
             args = self._resolve_label_args(args)
         elif mnem == "mov":
             args = args[:1] + self._resolve_label_args(args[1:])
