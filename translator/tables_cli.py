@@ -9,7 +9,6 @@ mnemonic lists. Prints ``ok: N entries, M mnemonics`` (exit 0) or one line
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 
 LINT_EPILOG = """\
@@ -20,7 +19,19 @@ examples:
 exit codes: 0 ok, 1 a table is malformed (FILE:LINE: problem), 2 usage error
 """
 
-_BRACES = re.compile(r"\{[^{}]*\}")
+
+
+def _balanced(line: str) -> bool:
+    """Braces nest properly (``{{src}.{T}}`` is a register list around placeholders)."""
+    depth = 0
+    for ch in line:
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def add_tables_arguments(p: argparse.ArgumentParser, parser_class=argparse.ArgumentParser,
@@ -49,8 +60,7 @@ def _extra_checks(tables) -> list[str]:
             continue
         seen.add(id(r))
         for line in r.sve:
-            rest = _BRACES.sub("", line)
-            if "{" in rest or "}" in rest:
+            if not _balanced(line):
                 problems.append(f"{r.where}: unbalanced '{{' / '}}' in sve line {line!r}")
     return problems
 
