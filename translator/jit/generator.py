@@ -358,8 +358,7 @@ class CodeGenerator:
             self._regions.append(reg)
             self._append(_Item(self._pos, _MARKER, "marker", where, "jmp $+2  // sve region end"))
             self._items[-1].region = len(self._regions) - 1
-        if self.strict:
-            _check_sve(reg.lines, where)
+        _check_sve(reg.lines, where)
 
     def sve(self, *lines: str) -> None:
         """Append hand-written A64/SVE lines (GNU as syntax) to the open ``sve_region``."""
