@@ -237,3 +237,36 @@ def test_run_function_unicorn_sve_with_buffers_and_float_args():
     r = run_function(code, [buf, 5, np.float32(2.0)])
     assert r == 64
     assert (buf[:16] == np.arange(16) * 3).all() and (buf[16:] == np.arange(16, 20)).all()
+
+
+def test_hook_override_brackets_the_instruction_with_region_markers():
+    def hook(ev):
+        if ev.mnemonic == "vaddps":
+            return ["fadd z0.s, z1.s, z2.s"]
+        return None
+    g = CodeGenerator(strict=False, hook=hook)
+    g.vmulps(zmm3, zmm3, zmm3)
+    g.vaddps(zmm0, zmm1, zmm2)
+    g.ret()
+    code = g.x86_code()
+    dis = _dis(code)
+    assert dis[1] == f"jmp short {g.base + 8:016X}h" and dis[2].startswith("vaddps")
+    assert dis[3] == f"jmp short {g.base + 16:016X}h" and dis[4] == "ret"
+    assert len(g._regions) == 1 and g._regions[0].lines == ["fadd z0.s, z1.s, z2.s"]
+
+
+def test_sve_region_x86_side_runs_natively():
+    if not native.has_avx512():
+        pytest.skip("needs AVX-512")
+    from translator.jit import run_native
+    g = _gen()
+    g.vmovups(zmm0, ptr[rdi])
+    with g.sve_region():
+        g.vaddps(zmm0, zmm0, zmm0)                       # what x86 runs
+        g.sve("fadd z0.s, z0.s, z0.s")                   # what SVE runs instead
+    g.vmovups(ptr[rdi], zmm0)
+    g.vzeroupper()
+    g.ret()
+    a = np.arange(16, dtype=np.float32)
+    run_native(g, [a])
+    assert (a == 2 * np.arange(16)).all()
