@@ -483,6 +483,9 @@ def write_output(data: bytes, out: Optional[str], fmt: str) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
         os.replace(tmp, out)
     except OSError as e:
         try:
