@@ -287,7 +287,8 @@ class _Progress:
 
     def step(self, i: int, what: str) -> None:
         if self.on:
-            sys.stderr.write(f"\r\x1b[K[{i + 1}/{self.total}] {what[-70:]}")
+            name = what if len(what) <= 60 else "..." + os.path.basename(what)[-57:]
+            sys.stderr.write(f"\r\x1b[K[{i + 1}/{self.total}] {name}")
             sys.stderr.flush()
 
     def done(self) -> None:
