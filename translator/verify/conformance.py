@@ -426,7 +426,7 @@ def build_cases(n_states: int, seed: int, only: str | None = None,
         sts = _states.random_states(nrng, n_states, _states.lane_kind(form.entry), fp)
         for j, st in enumerate(sts):
             inst = insts[j % len(insts)]
-            _states.place_memory(st, inst.insn, nrng, getattr(inst, "align", 1))
+            _states.place_memory(st, inst.insn, rng, getattr(inst, "align", 1))
             if fp and rng.random() < 0.25:
                 st.mxcsr |= rng.choice([0x40, 0x8000, 0x8040])
             cases.append(Case(name, _text(inst.insn), inst.insn, st, j))

@@ -210,6 +210,9 @@ _MOVES = {
     "vmovdqu": (8, False), "vmovdqa": (8, True),
     "vmovdqu8": (1, False), "vmovdqu16": (2, False), "vmovdqu32": (4, False),
     "vmovdqu64": (8, False), "vmovdqa32": (4, True), "vmovdqa64": (8, True),
+    # non-temporal stores: the same data movement, alignment required
+    "movntps": (4, True), "movntpd": (8, True), "movntdq": (8, True),
+    "vmovntps": (4, True), "vmovntpd": (8, True), "vmovntdq": (8, True),
 }
 
 
@@ -330,6 +333,28 @@ def int_arith(mc: Machine, op: str, t: str) -> None:
 
 
 family(r"v?p(?P<op>add|sub)(?P<t>[bwdq])", _names(["padd", "psub"], "bwdq"), int_arith)
+
+
+def int_minmax_mul(mc: Machine, op: str, t: str) -> None:
+    """p{max,min}{s,u}{b,w,d,q} and pmull{w,d,q} (low half of the product)."""
+    es = _ES[t]
+    dst, s1, s2 = three(mc)
+    legacy_align(mc, s2)
+    n = nelem(dst, es)
+    act = mc.kmask(n)
+    a = mc.load_vec(s1, U[es], n, act)
+    b = mc.load_vec(s2, U[es], n, act)
+    if op == "mull":
+        r = ((a.astype(object) * b.astype(object)) & ((1 << (8 * es)) - 1)).astype(U[es])
+    else:
+        x, y = (a.view(S[es]), b.view(S[es])) if op[3] == "s" else (a, b)
+        r = (np.maximum(x, y) if op.startswith("max") else np.minimum(x, y)).view(U[es])
+    mc.writeback(dst, r)
+
+
+family(r"v?p(?P<op>maxs|mins|maxu|minu)(?P<t>[bwdq])",
+       _names(["pmaxs", "pmins", "pmaxu", "pminu"], "bwdq"), int_minmax_mul)
+family(r"v?p(?P<op>mull)(?P<t>[wdq])", _names(["pmull"], "wdq"), int_minmax_mul)
 
 
 # ---- shifts ----------------------------------------------------------------------------------
