@@ -481,6 +481,27 @@ def fp_cmp(mc: Machine, kind: str, t: str) -> None:
 family(r"v?cmp(?P<kind>[ps])(?P<t>[sd])", _names(["cmp"], ["ps", "pd", "ss", "sd"]), fp_cmp)
 
 
+def int_test_to_k(mc: Machine, neg: str, t: str) -> None:
+    """vptestm{b,w,d,q} / vptestnm*: k = (a & b) != 0 (== 0 for nm), ANDed with the write mask,
+    upper k bits zeroed."""
+    es = _ES[t]
+    dst, s1, s2 = mc.insn.ops
+    n = s1.bits // 8 // es
+    act = mc.kmask(n)
+    a = mc.load_vec(s1, U[es], n, act)
+    b = mc.load_vec(s2, U[es], n, act)
+    r = (a & b) != 0
+    if neg:
+        r = ~r
+    if act is not None:
+        r = r & act
+    mc.kset(dst, bits_to_int(r))
+
+
+family(r"vptest(?P<neg>n?)m(?P<t>[bwdq])", [f"vptest{n}m{t}" for n in ("", "n") for t in "bwdq"],
+       int_test_to_k)
+
+
 # ---- blends ------------------------------------------------------------------------------------
 
 def blendm(mc: Machine, es: int) -> None:
