@@ -2,15 +2,21 @@
 iced-x86's raw decode rate over the same reached instructions, in the same process."""
 from __future__ import annotations
 
+import importlib
 import time
 from typing import Callable, Optional
 
 import iced_x86
 
 
+def _translate_module():
+    # `translator.translate` the attribute is the function; the module is in sys.modules
+    return importlib.import_module("translator.translate")
+
+
 def clear_caches() -> None:
     """Forget everything the translator memoises, so that a pass measures a cold start."""
-    from translator import translate as tr
+    tr = _translate_module()
     from translator.decode import clear_cache
     clear_cache()
     try:
@@ -29,8 +35,7 @@ def clear_caches() -> None:
 def set_lower_cache(on: bool) -> Optional[bool]:
     """Switch the lowering cache (translate.LOWER_CACHE) on/off; returns the old setting or None
     when this version has no cache."""
-    from translator import translate as tr
-    lc = getattr(tr, "LOWER_CACHE", None)
+    lc = getattr(_translate_module(), "LOWER_CACHE", None)
     if lc is None:
         return None
     old = lc.enabled

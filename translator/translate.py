@@ -218,6 +218,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     pref, finest = layout_needs(order, tables)
     rm = RegMap.for_unit(order, vl=vl, k_pref=pref, k_min=finest)
     eng = Engine(tables, rm, nan_mode=nan_mode)
+    lowering = LOWER_CACHE.unit(eng)      # memoised eng.lower (see "Lowering cache" below)
     t = Translation(prog, vl, symbol=symbol)
     t.setup = rm.setup_lines()
 
@@ -255,7 +256,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                 if rel is not None:
                     body = rel
                 else:
-                    body, cur = eng.lower(insn, ctx, cur)
+                    body, cur = lowering.lower(insn, ctx, cur)
             except Unsupported as ex:
                 unsupported.append((a, insn.raw, insn.text, ex.reason))
                 body, cur = [f"brk #{min(len(unsupported), 0xffff):#x}"], {}
@@ -398,3 +399,159 @@ def _epilogue(t: Translation) -> list[str]:
         "ldp x21, x22, [sp], #16", "ldp x19, x20, [sp], #16", "ldp x29, x30, [sp], #16",
         "ret", f".size {t.symbol}, .-{t.symbol}",
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Lowering cache (benchmarks/, issue 6). JIT code repeats itself (unrolled loops, the same kernel
+# shapes across kernels), so `Engine.lower` results are memoised. A result depends on the
+# instruction's bytes, the engine (tables, NaN mode, the unit's RegMap), every UnitContext field
+# except the label plumbing (flags live-out, free vector registers, ...) and the incoming flag
+# state. Local labels (.LxN) a lowering takes from the unit's counter are renumbered on a hit, and
+# its out-of-line lines are appended again, so output is identical to lowering afresh. A lowering
+# that asked `label_of` (branch targets, rip-relative, {next}) depends on addresses: it is only
+# reused inside the same translate() call (the flag-state passes), keyed by address as well.
+# `LOWER_CACHE.enabled = False` (or X2SVE_LOWER_CACHE=0 in the environment) turns it off.
+import os as _os  # noqa: E402
+import re as _re  # noqa: E402
+from dataclasses import fields as _dc_fields  # noqa: E402
+
+_LX = _re.compile(r"\.Lx(\d+)\b")
+_CTX_SKIP = frozenset({"label_of", "label_counter", "outlined"})
+
+
+def _freeze(v):
+    if isinstance(v, dict):
+        return tuple(sorted((k, _freeze(x)) for k, x in v.items()))
+    if isinstance(v, (list, tuple)):
+        return tuple(_freeze(x) for x in v)
+    if isinstance(v, (set, frozenset)):
+        return frozenset(v)
+    return v
+
+
+def _fkey(v):
+    t = type(v)
+    if t is set:
+        return frozenset(v)
+    if t is list:
+        return tuple(v)
+    if t is dict:
+        return _freeze(v)
+    return v
+
+
+class _LowerCache:
+    MAX = 1 << 17
+
+    def __init__(self):
+        self.enabled = _os.environ.get("X2SVE_LOWER_CACHE", "1") != "0"
+        self.buckets: dict = {}
+        self.size = 0
+        self.hits = self.misses = 0
+
+    def clear(self) -> None:
+        self.buckets.clear()
+        self.size = 0
+        self.hits = self.misses = 0
+
+    def unit(self, eng: Engine) -> "_UnitLowering":
+        """The lowering entry point for one translate() call."""
+        extra = tuple(sorted((k, _freeze(v)) for k, v in vars(eng).items() if k not in ("tables", "rm")))
+        key = (id(eng.tables), _freeze(vars(eng.rm)), extra)
+        b = self.buckets.get(key)
+        if b is None or b[0] is not eng.tables:
+            if len(self.buckets) > 256:
+                self.clear()
+            b = self.buckets[key] = (eng.tables, {})
+        return _UnitLowering(self, eng, b[1])
+
+
+class _UnitLowering:
+    __slots__ = ("cache", "eng", "shared", "local", "ctx_fields")
+
+    def __init__(self, cache: _LowerCache, eng: Engine, shared: dict):
+        self.cache, self.eng, self.shared, self.local = cache, eng, shared, {}
+        self.ctx_fields = None
+
+    def lower(self, insn: Insn, ctx: UnitContext, flags_in: dict) -> tuple[list[str], dict]:
+        c = self.cache
+        if not c.enabled:
+            return self.eng.lower(insn, ctx, flags_in)
+        names = self.ctx_fields
+        if names is None:
+            names = self.ctx_fields = tuple(f.name for f in _dc_fields(ctx) if f.name not in _CTX_SKIP)
+        key = (insn.raw, tuple(sorted(flags_in.items())), tuple(_fkey(getattr(ctx, n)) for n in names))
+        try:
+            hit = self.shared.get(key)
+        except TypeError:          # a context value with unhashable parts: freeze it deeply
+            key = (insn.raw, _freeze(flags_in), tuple(_freeze(getattr(ctx, n)) for n in names))
+            hit = self.shared.get(key)
+        if hit is None:
+            hit = self.local.get((insn.address, key))
+        if hit is not None:
+            c.hits += 1
+            return self._replay(insn, ctx, hit)
+        c.misses += 1
+        return self._record(insn, ctx, flags_in, key)
+
+    def _record(self, insn, ctx, flags_in, key):
+        counter, outlined = ctx.label_counter, ctx.outlined
+        c0, o0 = counter[0], (len(outlined) if outlined is not None else 0)
+        asked = []
+        lab = ctx.label_of
+        if lab is not None:
+            def label_of(a, _f=lab):
+                asked.append(a)
+                return _f(a)
+            ctx.label_of = label_of
+        body = fout = err = None
+        try:
+            body, fout = self.eng.lower(insn, ctx, flags_in)
+        except Unsupported as ex:
+            err = ex.reason
+        finally:
+            ctx.label_of = lab
+        c1 = counter[0]
+        out = outlined[o0:] if outlined is not None else []
+
+        def tmpl(lines):
+            if c1 == c0:
+                return None
+            return [(_LX.sub(lambda m: f".Lx{{{int(m[1]) - c0 - 1}}}" if c0 < int(m[1]) <= c1 else m[0],
+                             l.replace("{", "{{").replace("}", "}}")) if ".Lx" in l else None)
+                    for l in lines]
+        entry = (list(body) if body is not None else None, tmpl(body or []), dict(fout) if fout is not None else None,
+                 list(out), tmpl(out), c1 - c0, err)
+        if asked:
+            self.local[(insn.address, key)] = entry
+        else:
+            if self.cache.size >= self.cache.MAX:
+                self.cache.clear()
+                self.shared.clear()
+            self.shared[key] = entry
+            self.cache.size += 1
+        if err is not None:
+            raise Unsupported(insn, err)
+        return body, fout
+
+    @staticmethod
+    def _replay(insn, ctx, entry):
+        body, btmpl, fout, out, otmpl, nlab, err = entry
+        if nlab:
+            base = ctx.label_counter[0]
+            ctx.label_counter[0] = base + nlab
+            nums = range(base + 1, base + nlab + 1)
+            if body is not None:
+                body = [t.format(*nums) if t is not None else l for l, t in zip(body, btmpl)]
+            if out:
+                out = [t.format(*nums) if t is not None else l for l, t in zip(out, otmpl)]
+        elif body is not None:
+            body = list(body)
+        if out and ctx.outlined is not None:
+            ctx.outlined.extend(out)
+        if err is not None:
+            raise Unsupported(insn, err)
+        return body, dict(fout)
+
+
+LOWER_CACHE = _LowerCache()
