@@ -218,7 +218,8 @@ class _Lowering:
             r = f"p{home}"
         else:
             r = self.ptemp()
-            self.pre += convert_layout(f"p{home}", L, T, r)
+            spare = self.ptemp() if "bhsd".index(L) - "bhsd".index(T) > 1 else None
+            self.pre += convert_layout(f"p{home}", L, T, r, spare)
         self._cache[key] = r
         return r
 
@@ -365,7 +366,7 @@ class _Lowering:
                         self._cache[key] = home
                     else:
                         t = self.ptemp()
-                        self.post += convert_layout(t, T, L, home)
+                        self.post += convert_layout(t, T, L, home, spare=t)
                         self._cache[key] = t
                 return self._cache[key]
             return self.kpred(op.index, self.T or self.rm.layout_of_k(op.index))
@@ -506,8 +507,11 @@ def _flags_str(st: dict) -> str:
     return ", ".join(f"{k}->{v}" for k, v in sorted(st.items())) or "no flags known"
 
 
-def convert_layout(src: str, L: str, T: str, dst: str) -> list[str]:
-    """Lines that copy mask predicate ``src`` from layout L into layout T in ``dst``."""
+def convert_layout(src: str, L: str, T: str, dst: str, spare: Optional[str] = None) -> list[str]:
+    """Lines that copy mask predicate ``src`` from layout L into layout T in ``dst``.
+
+    A pack of more than one step (e.g. s -> b) needs ``spare``, a predicate that may be
+    clobbered after the first step (``src`` itself when it is a temporary)."""
     order = ["b", "h", "s", "d"]
     i, j = order.index(L), order.index(T)
     lines: list[str] = []
@@ -519,12 +523,17 @@ def convert_layout(src: str, L: str, T: str, dst: str) -> list[str]:
     elif j < i:        # finer: pack bits together with uzp1 against an all-false predicate
         for step in range(i - j):
             size = order[i - step - 1]
-            if cur == dst:
-                raise ValueError("in-place pack")
-            lines += [f"pfalse {dst}.b", f"uzp1 {dst}.{size}, {cur}.{size}, {dst}.{size}"]
+            if step == 0:
+                if cur == dst:
+                    raise ValueError("in-place pack")
+                lines += [f"pfalse {dst}.b", f"uzp1 {dst}.{size}, {cur}.{size}, {dst}.{size}"]
+            else:
+                if spare is None or spare == dst:
+                    raise NotImplementedError("multi-step pack needs a spare predicate")
+                if step == 1:
+                    lines.append(f"pfalse {spare}.b")
+                lines.append(f"uzp1 {dst}.{size}, {dst}.{size}, {spare}.{size}")
             cur = dst
-            if step < i - j - 1:
-                raise NotImplementedError("multi-step pack")
     else:
         lines.append(f"mov {dst}.b, {src}.b")
     return lines
@@ -573,8 +582,13 @@ class Engine:
                 and isinstance(insn.ops[0], Vec)):
             post_zero = self._zero_upper(lo, lo.render("{dst}"), lo.vars["bits"])
         lines = lo.pre + body + post_zero + lo.post + lo.final
+        keep_nzcv = ("nzcv" in entry.clobbers and entry.flags is None and bool(ctx.flags_live_out)
+                     and any(str(v) not in ("0", "1") for v in flags_in.values()))
+        if keep_nzcv:      # x86 vector ops never write RFLAGS: keep NZCV around SVE compares
+            t = lo.xtemp()
+            lines = [f"mrs {t}, nzcv"] + lines + [f"msr nzcv, {t}"]
         lines = _peephole(lines, f"p{self.rm.p_all}")
-        flags_out = self._flags_after(lo, entry, rule, flags_in, lines)
+        flags_out = dict(flags_in) if keep_nzcv else self._flags_after(lo, entry, rule, flags_in, lines)
         return lines, flags_out
 
     # ---- shared steps ---------------------------------------------------------------------
