@@ -278,6 +278,13 @@ _CACHE_ADDR: dict[tuple, tuple] = {}
 
 
 def _build(instr, raw: bytes, address: int) -> Insn:
+    # Fast path: address dependence is a property of the bytes, and _CACHE only ever holds
+    # address-independent ones, so a hit there needs no look at the instruction.
+    f = _CACHE.get(raw)
+    if f is not None:
+        m = f[11]
+        return _mk(address, raw, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10],
+                   dict(m) if m else {})
     if instr.is_ip_rel_memory_operand or instr.flow_control in _FLOW_BRANCHY:
         key = (raw, address)
         f = _CACHE_ADDR.get(key)
@@ -329,8 +336,9 @@ class Decoder:
         if off < 0 or off >= len(code):
             raise DecodeError(off, b"", "address outside the buffer")
         dec = self._dec
-        dec.position = off
-        dec.ip = address
+        if dec.ip != address or dec.position != off:   # sequential decoding needs no re-seek
+            dec.position = off
+            dec.ip = address
         ins = self._ins
         dec.decode_out(ins)
         if ins.code == _CODE_INVALID:

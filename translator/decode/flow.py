@@ -33,6 +33,7 @@ _STOP_MNEMONICS = frozenset({"hlt", "ud2", "ud0", "ud1", "int3", "int", "int1", 
 _STOP_FLOWS = frozenset({"return", "indirect_branch", "interrupt", "exception",
                          "unconditional_branch"})
 _MAX_TABLE = 4096
+_TAILS = [b"\x02" * max(n - 1, 0) for n in range(17)]   # state bytes of an instruction's tail
 
 
 @dataclass(frozen=True)
@@ -185,9 +186,13 @@ class _Walker:
         p = self.p
         state = self.state
         base = self.base
+        end = self.end
+        at = self.dec.at
+        insns = p.insns
+        pred = self.pred
         prev = None
         while True:
-            if not self.inside(a):
+            if not base <= a < end:
                 if prev is not None:  # fell off the end of the buffer
                     self.error(a, b"", "execution runs past the end of the code", prev)
                 return
@@ -195,29 +200,34 @@ class _Walker:
             st = state[off]
             if st == 1:
                 if prev is not None:
-                    self.pred.setdefault(a, prev)
+                    pred.setdefault(a, prev)
                 return
             if st == 2:
                 self.error(a, b"", "branch into the middle of an instruction", src if prev is None else prev)
                 return
             try:
-                insn = self.dec.at(a)
+                insn = at(a)
             except DecodeError as e:
                 self.error(a, e.raw, e.message, src if prev is None else prev)
                 return
-            n = insn.length
-            if any(state[off + 1:off + n]):
-                self.error(a, insn.raw, "instruction overlaps decoded code", src if prev is None else prev)
+            raw = insn.raw
+            n = len(raw)
+            if n > 1 and state.count(0, off + 1, off + n) != n - 1:
+                self.error(a, raw, "instruction overlaps decoded code", src if prev is None else prev)
                 return
             state[off] = 1
-            for k in range(off + 1, off + n):
-                state[k] = 2
-            p.insns[a] = insn
+            if n > 1:
+                state[off + 1:off + n] = _TAILS[n]
+            insns[a] = insn
             if prev is not None:
-                self.pred[a] = prev
-            for r in _ref_addresses(insn):
-                if self.inside(r):
-                    p.data_refs.add(r)
+                pred[a] = prev
+            for op in insn.ops:
+                t = type(op)
+                if t is Mem:
+                    if op.rip and base <= op.disp < end:
+                        p.data_refs.add(op.disp)
+                elif t is Imm and op.bits == 64 and base <= op.value < end:
+                    p.data_refs.add(op.value)
             flow = insn.flow
             if flow == "next":
                 if insn.mnemonic in _STOP_MNEMONICS:
