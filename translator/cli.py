@@ -152,7 +152,9 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nan-mode", choices=("exact", "fast"), default="exact",
                    help="exact (default): NaN results bit-exact as on x86; fast: NaN lanes are NaN on both "
                         "sides but payload/sign may differ, non-NaN lanes stay bit-exact")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress line (shown on stderr for several kernels when stderr is a terminal)")
+    p.add_argument("--progress", action="store_true", help="progress lines on stderr even if it is not a terminal")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,18 +283,22 @@ def _units_of(label: str, data: bytes) -> list[Unit]:
 # ---- translation -------------------------------------------------------------------------------
 
 class _Progress:
-    def __init__(self, total: int, quiet: bool):
-        self.on = total > 1 and not quiet and _isatty(sys.stderr)
+    def __init__(self, total: int, quiet: bool, force: bool = False):
+        self.tty = _isatty(sys.stderr)
+        self.on = total > 1 and not quiet and (self.tty or force)
         self.total = total
 
     def step(self, i: int, what: str) -> None:
         if self.on:
             name = what if len(what) <= 60 else "..." + os.path.basename(what)[-57:]
-            sys.stderr.write(f"\r\x1b[K[{i + 1}/{self.total}] {name}")
+            if self.tty:
+                sys.stderr.write(f"\r\x1b[K[{i + 1}/{self.total}] {name}")
+            else:
+                sys.stderr.write(f"[{i + 1}/{self.total}] {name}\n")
             sys.stderr.flush()
 
     def done(self) -> None:
-        if self.on:
+        if self.on and self.tty:
             sys.stderr.write("\r\x1b[K")
             sys.stderr.flush()
 
@@ -362,7 +368,7 @@ def _unsupported_message(u: Unit, args, items: list, total: int) -> str:
 def translate_units(units: list[Unit], args) -> None:
     """Fill ``u.result`` for every unit; raise CliError for bad input or unsupported code."""
     from . import BadInput, TranslateError, UnsupportedError
-    prog = _Progress(len(units), getattr(args, "quiet", False))
+    prog = _Progress(len(units), args.quiet, args.progress)
     unsupported: list[tuple[Unit, list]] = []
     try:
         for i, u in enumerate(units):
@@ -511,7 +517,7 @@ def cmd_coverage(args) -> int:
     per: dict[str, dict] = {}
     bad = []
     n_ok = 0
-    prog = _Progress(len(units), args.quiet)
+    prog = _Progress(len(units), args.quiet, args.progress)
     try:
         for i, u in enumerate(units):
             prog.step(i, u.path)
