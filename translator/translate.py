@@ -414,6 +414,7 @@ def _epilogue(t: Translation) -> list[str]:
 import os as _os  # noqa: E402
 import re as _re  # noqa: E402
 from dataclasses import fields as _dc_fields  # noqa: E402
+from operator import attrgetter as _attrgetter  # noqa: E402
 
 _LX = _re.compile(r"\.Lx(\d+)\b")
 _CTX_SKIP = frozenset({"label_of", "label_counter", "outlined"})
@@ -477,14 +478,16 @@ class _UnitLowering:
         c = self.cache
         if not c.enabled:
             return self.eng.lower(insn, ctx, flags_in)
-        names = self.ctx_fields
-        if names is None:
-            names = self.ctx_fields = tuple(f.name for f in _dc_fields(ctx) if f.name not in _CTX_SKIP)
-        key = (insn.raw, tuple(sorted(flags_in.items())), tuple(_fkey(getattr(ctx, n)) for n in names))
+        get = self.ctx_fields
+        if get is None:     # one tuple of every context field that can change the result
+            names = [f.name for f in _dc_fields(ctx) if f.name not in _CTX_SKIP]
+            get = self.ctx_fields = _attrgetter(*names, "label_counter") if names else None
+        vals = get(ctx)[:-1] if get is not None else ()
+        key = (insn.raw, tuple(sorted(flags_in.items())) if flags_in else (), tuple(map(_fkey, vals)))
         try:
             hit = self.shared.get(key)
         except TypeError:          # a context value with unhashable parts: freeze it deeply
-            key = (insn.raw, _freeze(flags_in), tuple(_freeze(getattr(ctx, n)) for n in names))
+            key = (insn.raw, _freeze(flags_in), tuple(map(_freeze, vals)))
             hit = self.shared.get(key)
         if hit is None:
             hit = self.local.get((insn.address, key))
