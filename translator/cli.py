@@ -197,7 +197,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print JSON instead of a table")
     c.add_argument("--top", type=int, default=0, metavar="N", help="only the N most frequent mnemonics")
     c.set_defaults(func=cmd_coverage)
+
+    cf = sub.add_parser("conformance", help="check the x86 reference model against real executors",
+                        formatter_class=_Formatter,
+                        description="Run the x86 model and a real executor (native x86, or bochs for "
+                                    "AVX-512 extensions this CPU lacks) on the same random states for "
+                                    "every form in the tables; print agreement per form. Exit 0 when "
+                                    "every form agrees.",
+                        epilog="examples:\n  x2sve conformance --states 200\n"
+                               "  x2sve conformance --oracle bochs --only '^vfmadd' --json\n")
+    from .verify.conformance import add_conformance_arguments
+    add_conformance_arguments(cf)
+    cf.set_defaults(func=cmd_conformance)
     return p
+
+
+def cmd_conformance(args) -> int:
+    from .verify.conformance import run_conformance
+    return int(run_conformance(args) or 0)
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -607,6 +624,10 @@ def cmd_verify(args) -> int:
 def main(argv: Optional[list[str]] = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
+    from . import IMPORT_ERROR
+    if IMPORT_ERROR is not None:
+        _error(f"a dependency is missing ({IMPORT_ERROR}); install with: pip install -e .")
+        return 1
     try:
         try:
             if argv and argv[0] == "verify":     # its options belong to translator.verify.cli
@@ -616,7 +637,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if not getattr(args, "func", None):
                 if getattr(args, "command", None) == "tables":
                     raise CliError("'tables' needs a subcommand: 'x2sve tables lint [DIR]'", EXIT_USAGE)
-                raise CliError("no command given: use translate, verify, tables lint or coverage "
+                raise CliError("no command given: use translate, verify, conformance, tables lint or coverage "
                                "(see 'x2sve --help')", EXIT_USAGE)
             return int(args.func(args) or 0)
         except SystemExit as e:          # --help, --version, and anything that calls sys.exit

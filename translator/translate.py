@@ -40,8 +40,9 @@ class UnsupportedError(TranslateError):
     """Instructions without a verified lowering were reached (and not allowed)."""
     exit_code = 3
 
-    def __init__(self, items: list):
+    def __init__(self, items: list, base: int = 0):
         self.items = items
+        self.base = base
         a, raw, text, reason = items[0]
         more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
         super().__init__(f"unsupported instruction at {a:#x}: {format_bytes(raw)}: {text}: {reason}{more}")
@@ -164,8 +165,8 @@ class Translation:
     def stats(self) -> dict:
         n = len(self.program.insns)
         bad = {}
-        for _, _, text, _ in self.unsupported:
-            m = text.split()[0] if text else "?"
+        for a, _, _, _ in self.unsupported:
+            m = self.program.insns[a].mnemonic if a in self.program.insns else "?"
             bad[m] = bad.get(m, 0) + 1
         arm = sum(_count_insns(ls) for insn, ls in self.lines if insn is not None) + _count_insns(self.outlined)
         inline = arm - _count_insns(self.outlined)
@@ -276,7 +277,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
             break
     t.unsupported = list(unsupported)
     if unsupported and not allow_unsupported:
-        raise UnsupportedError(t.unsupported)
+        raise UnsupportedError(t.unsupported, prog.base)
     t.outlined = list(outlined)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
@@ -341,6 +342,8 @@ def _layout(t: Translation, prog: Program, labels: set[int]) -> None:
         items.append((s, 1, (s, e)))
     items.sort(key=lambda x: (x[0], x[1]))
     listing: list[tuple[Optional[Insn], list[str]]] = []
+    if t.setup:
+        listing.append((None, ["// set-up: constant predicates"] + t.setup))
     for a, kind, obj in items:
         if kind == 0:
             insn, body = obj
