@@ -345,6 +345,35 @@ def test_int_ops_unmodelled(text, fn):
     assert np.frombuffer(out.z[1], np.uint32).tolist() == want.tolist()
 
 
+@needs_arm
+@pytest.mark.parametrize("text", ["vpslld zmm1, zmm2, xmm3", "vpsrad zmm1{k1}{z}, zmm2, xmm3", "vpsrlq zmm1{k1}, zmm2, xmm3",
+                                  "vpsraw zmm1, zmm2, xmm3"])
+def test_shift_by_xmm_count(text):
+    insn = X(text)
+    snip = lower_snippet(insn)
+    m = insn.mnemonic
+    es = {"w": 2, "d": 4, "q": 8}[m[-1]]
+    u = {2: np.uint16, 4: np.uint32, 8: np.uint64}[es]
+    s_ = {2: np.int16, 4: np.int32, 8: np.int64}[es]
+    n = 64 // es
+    a = np.random.default_rng(3).integers(0, 1 << 63, 64 // 8, dtype=np.uint64).view(u)
+    for cnt in (0, 1, 5, 8 * es - 1, 8 * es, 8 * es + 1, 1 << 40, (1 << 64) - 1):
+        c = np.zeros(8, np.uint64)
+        c[0], c[1] = cnt, 3
+        out = _run(snip, _arm_state(snip, z={2: a.tobytes(), 3: c.tobytes(), 1: bytes(range(64))}, k={1: 0xA5A5A5A5}))
+        w = 8 * es
+        if "sll" in m:
+            r = np.zeros(n, u) if cnt >= w else (a << u(cnt)).astype(u)
+        elif "srl" in m:
+            r = np.zeros(n, u) if cnt >= w else (a >> u(cnt)).astype(u)
+        else:
+            r = (a.view(s_) >> s_(min(cnt, w - 1))).view(u)
+        if insn.mask:
+            act = np.array([(0xA5A5A5A5 >> i) & 1 for i in range(n)], bool)
+            r = np.where(act, r, 0 if insn.zeroing else np.frombuffer(bytes(range(64)), u)).astype(u)
+        assert np.frombuffer(out.z[1], u).tolist() == r.tolist(), cnt
+
+
 # ---------------------------------------------------------------------------------------------
 # the verify harness on a sample of every group (full runs: `x2sve verify --only ...`)
 
