@@ -38,8 +38,9 @@ OFF = {name: 4 * i for i, (name, _) in enumerate(TABLE)}
 
 
 class JitExp(CodeGenerator):
-    def __init__(self, **kw):
+    def __init__(self, use_rip: bool = True, **kw):
         super().__init__(**kw)
+        self.use_rip = use_rip               # one constant by ptr[rip + table + off] (else via r8)
         self.table = Label()
         self.generate()
 
@@ -59,7 +60,10 @@ class JitExp(CodeGenerator):
         self.vcvtps2dq(t1, t0)
         self.vpaddd(t1, t1, self.c("bias"))
         self.vpslld(t1, t1, 23)                               # 2^(fx-1)
-        self.vbroadcastss(t0, ptr[rip + self.table + OFF["c5"]])   # rip-relative load
+        if self.use_rip:
+            self.vbroadcastss(t0, ptr[rip + self.table + OFF["c5"]])   # rip-relative load
+        else:
+            self.vbroadcastss(t0, ptr[r8 + OFF["c5"]])
         self.vfmadd213ps(t0, vx, self.c("c4"))
         self.vfmadd213ps(t0, vx, self.c("c3"))
         self.vfmadd213ps(t0, vx, self.c("c2"))

@@ -150,8 +150,9 @@ def test_gemm_sve(broadcast):
             assert (_bits(C_sve) == _bits(C_x86)).all(), K
 
 
-def test_exp_sve():
-    g = eltexp.JitExp(strict=False)
+@pytest.mark.parametrize("use_rip", [False, True])
+def test_exp_sve(use_rip):
+    g = eltexp.JitExp(use_rip=use_rip, strict=False)
     _sve_or_skip(g)
     rng = np.random.default_rng(9)
     for n in (5, 16, 37):

@@ -101,8 +101,10 @@ class _Region:
 
 
 def _call_site() -> str:
+    """The first caller frame outside this package (and contextlib, for ``with`` blocks)."""
     f = sys._getframe(1)
-    while f is not None and os.path.dirname(os.path.abspath(f.f_code.co_filename)) == _PKG_DIR:
+    while f is not None and (os.path.dirname(os.path.abspath(f.f_code.co_filename)) == _PKG_DIR
+                             or os.path.basename(f.f_code.co_filename) == "contextlib.py"):
         f = f.f_back
     if f is None:
         return ""
@@ -123,7 +125,7 @@ def _fake_label(a: int) -> str:
 class CodeGenerator:
     """Xbyak-style x86-64 generator whose output is translated to SVE.
 
-    ``CodeGenerator(maxSize=..., base=0x10000, vl=512, strict=True, hook=None)``. ``base`` is the
+    ``CodeGenerator(maxSize=..., base=0x10000, vl=512, strict=True, hook=None, tables=None)``. ``base`` is the
     address the x86 code is laid out at (labels, ``mov(reg, label)``, rip-relative data);
     ``strict`` makes every call check at once that the translator can lower it; ``hook(Emitted)``
     is called per instruction and may return SVE lines (a str or list of str) to use instead of
@@ -138,8 +140,9 @@ class CodeGenerator:
 
     def __init__(self, maxSize: int = 1 << 20, userPtr=None, *, base: int = DEFAULT_BASE,  # noqa: N803
                  vl: int = 512, strict: bool = True, hook: Optional[Callable] = None,
-                 nan_mode: str = "exact"):
+                 nan_mode: str = "exact", tables=None):
         self._base = base
+        self.tables = tables                 # mapping tables (None: the default ones)
         self._max = maxSize
         self.vl = vl
         self.strict = strict
@@ -225,7 +228,13 @@ class CodeGenerator:
         text = _em.format_insn(built.raw, self._pos)
         in_region = self._region is not None
         sve, reason = None, None
-        if not in_region:
+        if in_region:
+            pass
+        elif built.label_use == "imm64":
+            # mov r64, label: translate relocates it to `adr` (its relocate_label_address hatch)
+            from ..lower.regmap import RegMap
+            sve = [f"adr x{RegMap.x_of(ops[0].idx)}, {_fake_label(built.label.address or self._pos)}"]
+        else:
             sve, reason = self._lower(built.raw, self._pos, built.label is not None)
         override = None
         if self.hook is not None:
@@ -255,7 +264,7 @@ class CodeGenerator:
         key = (raw, addr) if label_dep else raw
         got = self._check_cache.get(key)
         if got is None:
-            got = _lower_one(raw, addr, self.vl, self.nan_mode)
+            got = _lower_one(raw, addr, self.vl, self.nan_mode, self.tables)
             self._check_cache[key] = got
         return got
 
@@ -426,6 +435,7 @@ class CodeGenerator:
         regions = [r for r in self._regions]
         try:
             t = translate(code, vl=self.vl, base=self._base, symbol=symbol, nan_mode=self.nan_mode,
+                          tables=self.tables,
                           allow_unsupported=allow_unsupported or bool(regions))
         except UnsupportedError as ex:
             raise self._unsupported(ex.items) from None
@@ -469,7 +479,7 @@ for _n, _r in REGISTERS.items():
 
 
 # ---------------------------------------------------------------------------------------------
-def _lower_one(raw: bytes, addr: int, vl: int, nan_mode: str):
+def _lower_one(raw: bytes, addr: int, vl: int, nan_mode: str, tables=None):
     from ..decode import DecodeError, decode_one
     from ..lower import Unsupported, lower_snippet
     try:
@@ -477,7 +487,7 @@ def _lower_one(raw: bytes, addr: int, vl: int, nan_mode: str):
     except DecodeError as ex:
         return None, f"does not decode: {ex}"
     try:
-        snip = lower_snippet(insn, vl=vl, nan_mode=nan_mode, flags_live_out=frozenset(),
+        snip = lower_snippet(insn, vl=vl, nan_mode=nan_mode, tables=tables, flags_live_out=frozenset(),
                              label_of=_fake_label, outline=True)
     except Unsupported as ex:
         return None, ex.reason
