@@ -1,0 +1,337 @@
+"""Real oneDNN 3.2 AVX-512 kernels (the corpus's jitdump), their argument structs, inputs and
+numpy references. KERNELS.md documents each one (what it computes, struct, shapes).
+
+    spec = KERNELS["eltwise_exp"]
+    k = load_kernel(spec)                       # the jitdump record (name, address, code)
+    case = spec.make(np.random.default_rng(0))  # a Request plus what to compare
+    nat = run_native(k.code, k.address, case.request)
+    case.check_reference(nat)                   # numpy, within the op's tolerance
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import struct
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .request import Request, Result
+
+__all__ = ["KERNELS", "KernelSpec", "Case", "Output", "corpus_jitdump", "load_kernel", "ReferenceMismatch"]
+
+JITDUMP_NAME = "onednn-avx512-core.jit.dump"
+
+
+def corpus_jitdump() -> Optional[Path]:
+    """The AVX-512 jitdump: $X2SVE_CORPUS/jitdump/..., else ../shared/corpus beside the clone."""
+    cands = []
+    if os.environ.get("X2SVE_CORPUS"):
+        cands.append(Path(os.environ["X2SVE_CORPUS"]))
+    cands.append(Path(__file__).resolve().parents[3] / "shared" / "corpus")
+    for c in cands:
+        p = c / "jitdump" / JITDUMP_NAME
+        if p.is_file():
+            return p
+    return None
+
+
+@lru_cache(maxsize=4)
+def _records(path: str):
+    from ..decode.jitdump import read_jitdump
+    return read_jitdump(path)
+
+
+def load_kernel(spec: "KernelSpec", path: Optional[Path] = None):
+    """The spec's jitdump record; checks the name and the code's hash."""
+    path = path or corpus_jitdump()
+    if path is None:
+        raise FileNotFoundError(f"{JITDUMP_NAME} not found (set X2SVE_CORPUS)")
+    recs = _records(str(path))
+    k = recs[spec.index]
+    h = hashlib.sha256(k.code).hexdigest()
+    if k.name != spec.name or not h.startswith(spec.sha256):
+        raise ValueError(f"record {spec.index} is {k.name} {h[:16]}, expected {spec.name} {spec.sha256}")
+    return k
+
+
+class ReferenceMismatch(AssertionError):
+    pass
+
+
+@dataclass
+class Output:
+    """A buffer to compare: bit-exact between runs, and against ``expected`` within tolerance
+    where ``mask`` (default: everywhere) holds."""
+    buffer: str
+    expected: np.ndarray
+    rtol: float = 0.0
+    atol: float | np.ndarray = 0.0
+    mask: Optional[np.ndarray] = None
+    dtype: type = np.float32
+
+
+@dataclass
+class Case:
+    request: Request
+    outputs: list[Output]
+    note: str = ""
+    unchanged: list[str] = field(default_factory=list)    # buffers the kernel must not modify
+
+    def check_reference(self, res: Result, who: str = "") -> None:
+        """Raise ReferenceMismatch when an output is outside its tolerance of the numpy value."""
+        msgs = []
+        for o in self.outputs:
+            got = res.array(o.buffer, o.dtype).reshape(o.expected.shape).astype(np.float64)
+            exp = o.expected.astype(np.float64)
+            m = np.ones(exp.shape, bool) if o.mask is None else o.mask
+            both_nan = np.isnan(got) & np.isnan(exp)
+            same = (got == exp) | both_nan
+            with np.errstate(invalid="ignore", over="ignore"):
+                close = np.abs(got - exp) <= o.atol + o.rtol * np.abs(exp)
+            bad = m & ~(same | close)
+            if bad.any():
+                idx = np.argwhere(bad)
+                i = tuple(idx[0])
+                msgs.append(f"{o.buffer}: {len(idx)} of {int(m.sum())} elements out of tolerance; first at "
+                            f"{i}: got {got[i]!r}, numpy {exp[i]!r}")
+        for name in self.unchanged:
+            i = self.request.index(name)
+            before, after = bytearray(self.request.buffers[i].data), bytearray(res.buffers[name])
+            for b, off, _, _ in self.request.patches:     # pointer slots hold run-time addresses
+                if b == i:
+                    before[off:off + 8] = after[off:off + 8] = bytes(8)
+            if before != after:
+                msgs.append(f"{name}: modified, but the kernel must leave it alone")
+        if msgs:
+            raise ReferenceMismatch(f"{who} vs numpy: " + "; ".join(msgs))
+
+
+def bit_diff(a: Result, b: Result, buffers: list[str]) -> list[str]:
+    """Buffers that differ between two runs, each with its first differing 32-bit word."""
+    out = []
+    for name in buffers:
+        x, y = a.buffers[name], b.buffers[name]
+        if x == y:
+            continue
+        n = min(len(x), len(y)) // 4 * 4
+        u = np.frombuffer(x[:n], np.uint32)
+        v = np.frombuffer(y[:n], np.uint32)
+        d = np.nonzero(u != v)[0]
+        if len(d):
+            i = int(d[0])
+            fu, fv = (struct.unpack("<f", struct.pack("<I", int(w)))[0] for w in (u[i], v[i]))
+            out.append(f"{name}: {len(d)} words differ; first word {i}: {int(u[i]):#010x} ({fu!r}) vs "
+                       f"{int(v[i]):#010x} ({fv!r})")
+        else:
+            out.append(f"{name}: trailing bytes differ")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# eltwise: jit_uni_eltwise_fwd kernel (name "jit_uni_kernel"), argument struct jit_args_t
+#   0x00 const void *src; 0x08 void *dst; 0x10 const void *diff_dst; 0x18 size_t work_amount;
+#   0x20 const void *post_ops_binary_rhs_arg_vec            (dense f32, 16 floats a main step)
+
+ELT_ARGS_SIZE = 0x28
+
+
+def _eltwise_case(fn: Callable[[np.ndarray], np.ndarray], lo: float, hi: float, specials: list[float],
+                  rtol: float, atol, domain: Callable[[np.ndarray], np.ndarray], n_main: int = 6,
+                  n_tail: int = 7) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        n = 16 * n_main + n_tail                 # the vector loop and the one-element tail loop
+        x = rng.uniform(lo, hi, n).astype(np.float32)
+        sp = np.array(specials, np.float32)
+        pos = rng.choice(n, size=len(sp), replace=False)
+        x[pos] = sp
+        r = Request()
+        r.add("args", ELT_ARGS_SIZE)
+        r.add("src", x, guard_end=True)
+        r.add("dst", np.full(n, np.nan, np.float32), guard_end=True)
+        r.pointer("args", 0x00, "src")
+        r.pointer("args", 0x08, "dst")
+        a = bytearray(r.buffers[0].data)
+        struct.pack_into("<Q", a, 0x18, n)
+        r.buffers[0].data = bytes(a)
+        r.call("args")
+        with np.errstate(all="ignore"):
+            ref = fn(x.astype(np.float64))
+        at = atol(x.astype(np.float64)) if callable(atol) else atol
+        return Case(r, [Output("dst", ref, rtol, at, mask=domain(x))], unchanged=["src"],
+                    note=f"{n} elements ({n_main} vector steps, {n_tail} tail steps)")
+    return make
+
+
+def _gelu_erf(x):
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+_SPECIALS = [0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30, 1e-40, -1e-40]
+
+
+# ---------------------------------------------------------------------------------------------
+# pooling: jit_uni_pool_kernel (avx512_core, f32, nChw16c, 2x2 window, stride 2, 14 output
+# columns per call, one channel block), argument struct jit_pool_call_s (3.2):
+#   0x00 src, 0x08 dst, 0x10 indices, 0x18 src_prf, 0x20 dst_prf, 0x28 indices_prf,
+#   0x30 post_ops_binary_rhs_arg_vec, 0x38 dst_orig, 0x40 dst_po_helper, 0x48 zero_ih,
+#   0x50 zero_id, 0x58 zero_ptr, 0x60 kd_padding, 0x68 kh_padding, 0x70 kh_padding_shift,
+#   0x78 kd_padding_shift, 0x80 kw_padding, 0x88 init_value, 0x90 float ker_area_h,
+#   0x98 ur_bc, 0xa0 b_c
+
+POOL_ARGS_SIZE = 0xa8
+POOL_OW, POOL_KW, POOL_C = 14, 2, 16
+
+
+def _pool_case(kind: str) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        r = Request()
+        outs = []
+        for kh in (1, 2, 3):                    # kh_padding: rows of the window inside the input
+            src = rng.uniform(-100, 100, (kh, POOL_OW * POOL_KW, POOL_C)).astype(np.float32)
+            if kind == "max" and kh == 2:
+                src[0, 0, :4] = [np.inf, -np.inf, -3.4e38, 0.0]
+            win = src.astype(np.float64).reshape(kh, POOL_OW, POOL_KW, POOL_C)
+            if kind == "max":
+                ref, atol = win.max(axis=(0, 2)), 0.0
+            else:          # f32 sums of kh*kw terms, then a division: bound from the magnitudes
+                ref = win.sum(axis=(0, 2)) / (POOL_KW * kh)
+                atol = 1.2 * (kh * POOL_KW + 2) * 2.0 ** -24 * np.abs(win).sum(axis=(0, 2)) / (POOL_KW * kh)
+            s, d, a = f"src_kh{kh}", f"dst_kh{kh}", f"args_kh{kh}"
+            r.add(a, POOL_ARGS_SIZE)
+            r.add(s, src, guard_end=True)
+            r.add(d, np.full((POOL_OW, POOL_C), np.nan, np.float32), guard_end=True)
+            r.pointer(a, 0x00, s)
+            r.pointer(a, 0x08, d)
+            b = bytearray(r.buffers[r.index(a)].data)
+            struct.pack_into("<Q", b, 0x68, kh)                # kh_padding
+            struct.pack_into("<f", b, 0x90, float(kh))         # ker_area_h (avg: divisor kw * this)
+            struct.pack_into("<Q", b, 0x98, 1)                 # ur_bc
+            r.buffers[r.index(a)].data = bytes(b)
+            r.call(a)
+            outs.append(Output(d, ref, 0.0, atol))
+        srcs = [b.name for b in r.buffers if b.name.startswith("src")]
+        return Case(r, outs, unchanged=srcs, note="three calls: kh_padding 1, 2, 3")
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
+# brgemm: jit_brgemm_kernel_t (f32, batch of address pairs, M=110 (5 blocks of 22 rows), K=64,
+# N=3 (the N tail: opmask 0b111), LDA=64, LDB=16, LDC=6), argument struct brgemm_kernel_params_t:
+#   0x00 ptr_A, 0x08 ptr_B, 0x10 batch, 0x18 ptr_C, 0x20 ptr_bias, 0x28 ptr_D, 0x30 ptr_scales,
+#   0x38 ptr_buf, 0x40 do_post_ops, 0x48 do_apply_comp, 0x50 BS, 0x58 post_ops_binary_rhs_arg_vec,
+#   0x60 oc_logical_off, 0x68 first_mb_matrix_addr_off, 0x70 dst_row_logical_off, 0x78 data_C_ptr_,
+#   0x80 a_zp_compensations, 0x88 b_zp_compensations, 0x90 c_zp_values, 0x98 skip_accm,
+#   0xa0 int32 zp_a_val, 0xa8 ptr_dst_scales
+# brgemm_batch_element_t (0x20 bytes): 0x00 A pointer, 0x08 B pointer, 0x10/0x18 padding info.
+
+BRG_ARGS_SIZE = 0xb0
+BRG_M, BRG_K, BRG_N, BRG_LDA, BRG_LDB, BRG_LDC = 110, 64, 3, 64, 16, 6
+
+
+def _brgemm_case(beta: float) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        r = Request()
+        nmat = 3
+        As, Bs = [], []
+        for i in range(nmat):
+            A = rng.uniform(-1, 1, (BRG_M, BRG_LDA)).astype(np.float32)
+            # B ends right after the last element the kernel may read (row K-1, column N-1)
+            Bfull = rng.uniform(-1, 1, (BRG_K, BRG_LDB)).astype(np.float32)
+            Bflat = Bfull.reshape(-1)[:(BRG_K - 1) * BRG_LDB + BRG_N]
+            r.add(f"A{i}", A)
+            r.add(f"B{i}", Bflat, guard_end=True)
+            As.append(A.astype(np.float64))
+            Bs.append(Bfull.astype(np.float64))
+        outs = []
+        # (batch size, which matrices, skip_accm)
+        for j, (bs, mats, skip) in enumerate([(2, (0, 1), 0), (3, (2, 0, 1), 0), (1, (1,), 1)]):
+            args, batch, C, D = f"args{j}", f"batch{j}", f"C{j}", f"D{j}"
+            C0 = rng.uniform(-1, 1, (BRG_M, BRG_LDC)).astype(np.float32)
+            r.add(args, BRG_ARGS_SIZE)
+            r.add(batch, 0x20 * bs)
+            r.add(C, C0, guard_end=True)
+            r.add(D, 64)
+            for e, m in enumerate(mats):
+                r.pointer(batch, 0x20 * e, f"A{m}")
+                r.pointer(batch, 0x20 * e + 8, f"B{m}")
+            r.pointer(args, 0x10, batch)
+            r.pointer(args, 0x18, C)
+            r.pointer(args, 0x28, D)
+            b = bytearray(r.buffers[r.index(args)].data)
+            struct.pack_into("<Q", b, 0x50, bs)
+            struct.pack_into("<Q", b, 0x98, skip)
+            struct.pack_into("<i", b, 0xa0, 1)
+            r.buffers[r.index(args)].data = bytes(b)
+            r.call(args)
+            ref = C0.astype(np.float64).copy()
+            acc = np.zeros((BRG_M, BRG_N))
+            mag = np.zeros((BRG_M, BRG_N))
+            if not skip:
+                for m in mats:
+                    acc += As[m][:, :BRG_K] @ Bs[m][:, :BRG_N]
+                    mag += np.abs(As[m][:, :BRG_K]) @ np.abs(Bs[m][:, :BRG_N])
+            if beta:
+                mag += np.abs(ref[:, :BRG_N])
+                acc += ref[:, :BRG_N]
+            ref[:, :BRG_N] = acc
+            n_terms = BRG_K * len(mats) + 1
+            atol = np.zeros_like(ref)
+            atol[:, :BRG_N] = 1.2 * n_terms * 2.0 ** -24 * mag + 1e-30
+            outs.append(Output(C, ref, 0.0, atol))
+        unchanged = [b.name for b in r.buffers if b.name[0] in "ABD" or b.name.startswith("batch")]
+        return Case(r, outs, unchanged=unchanged,
+                    note="three calls: BS=2, BS=3, and skip_accm=1 (BS=1)")
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KernelSpec:
+    key: str
+    index: int          # JIT_CODE_LOAD record index in the jitdump = NN in dnnl_dump_cpu_*.NN.bin
+    name: str
+    sha256: str         # prefix of sha256(code)
+    what: str
+    make: Callable[[np.random.Generator], Case]
+
+
+def _finite_between(lo, hi):
+    return lambda x: np.isfinite(x) & (x >= lo) & (x <= hi)
+
+
+KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
+    KernelSpec("eltwise_exp", 35, "jit_uni_kernel", "63d3936d749f804d",
+               "eltwise_exp forward, f32, dense",
+               _eltwise_case(np.exp, -87.0, 88.0, _SPECIALS + [np.inf, -np.inf, np.nan, 100.0, -100.0, 88.5],
+                             rtol=4e-6, atol=0.0, domain=_finite_between(-87.3, 88.3))),
+    KernelSpec("eltwise_gelu_erf", 31, "jit_uni_kernel", "3977628d89501166",
+               "eltwise_gelu_erf forward, f32, dense",
+               _eltwise_case(_gelu_erf, -8.0, 8.0, _SPECIALS + [np.inf, -np.inf, np.nan, 50.0, -50.0],
+                             # 0.5*x*(1 + erf(x/sqrt 2)): 1+erf cancels for x < 0, so the
+                             # error is a few ulp of 1, times |x|/2
+                             rtol=1e-6, atol=lambda x: 1e-6 * np.abs(x),
+                             domain=_finite_between(-1e30, 1e30))),
+    KernelSpec("eltwise_tanh", 33, "jit_uni_kernel", "e475817fca896cd2",
+               "eltwise_tanh forward, f32, dense",
+               _eltwise_case(np.tanh, -10.0, 10.0, _SPECIALS + [np.inf, -np.inf, np.nan, 1e10],
+                             rtol=2e-6, atol=0.0, domain=_finite_between(-1e30, 1e30))),
+    KernelSpec("pool_max", 45, "jit_uni_pool_kernel", "9383660611d541a1",
+               "pooling_max forward, f32, nChw16c, 2x2 window, stride 2, 14 output columns",
+               _pool_case("max")),
+    KernelSpec("pool_avg", 46, "jit_uni_pool_kernel", "8f091d77fecfd39b",
+               "pooling_avg forward, f32, nChw16c, 2x2 window, stride 2, 14 output columns",
+               _pool_case("avg")),
+    KernelSpec("brgemm_beta0", 18, "jit_brgemm_kernel_t", "5d7ede7ba406ffca",
+               "brgemm f32 C = sum_i A_i B_i, M=110 K=64 N=3 (N tail), LDA=64 LDB=16 LDC=6",
+               _brgemm_case(0.0)),
+    KernelSpec("brgemm_beta1", 17, "jit_brgemm_kernel_t", "19f26ab7f7f6d565",
+               "brgemm f32 C += sum_i A_i B_i, M=110 K=64 N=3 (N tail), LDA=64 LDB=16 LDC=6",
+               _brgemm_case(1.0)),
+]}
