@@ -199,8 +199,13 @@ def _label(a: int) -> str:
 
 def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear: bool = False,
               allow_unsupported: bool = False, symbol: Optional[str] = None,
-              nan_mode: str = "exact", tables=None) -> Translation:
-    """Translate one x86-64 code buffer. Raises BadInput or UnsupportedError."""
+              nan_mode: str = "exact", tables=None,
+              raw_regions: Optional[dict[int, tuple[int, list[str]]]] = None) -> Translation:
+    """Translate one x86-64 code buffer. Raises BadInput or UnsupportedError.
+
+    ``raw_regions`` maps a start address to (end address, A64 lines): the x86 instructions in
+    [start, end) are not lowered; the given SVE is emitted in their place (hand-written SVE
+    regions of a JIT). A region clobbers every flag."""
     if vl != 512:
         raise BadInput(f"--vl {vl}: only 512-bit SVE (A64FX) is supported in this version")
     if not code:
@@ -224,10 +229,22 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     t.setup = rm.setup_lines()
 
     labels = set(prog.labels) | set(prog.data_refs) | set(prog.entries)
+    regions = dict(raw_regions or {})
+    for r0, (r1, _) in regions.items():
+        labels |= {r0, r1}
+
+    def region_of(a: int):
+        for r0, (r1, rl) in regions.items():
+            if r0 <= a < r1:
+                return r0, rl
+        return None
     end = prog.base + len(prog.code)
 
+    def in_data(a: int) -> bool:
+        return any(s0 <= a < e0 for s0, e0 in prog.data)
+
     def label_of(a: int) -> str:
-        if prog.base <= a < end and (a in prog.insns or not prog.contains(a)):
+        if prog.base <= a < end and (a in prog.insns or in_data(a)):
             labels.add(a)
             return _label(a)
         raise KeyError(a)
@@ -252,9 +269,12 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
             ctx = UnitContext(flags_live_out=set(live.get(a, frozenset())), label_of=_safe(label_of),
                               label_counter=counter, outlined=outlined,
                               free_z=[z for z in range(31, -1, -1) if z not in vlive.get(a, ())])
+            reg = region_of(a) if regions else None
             try:
                 rel = _relocate(insn, prog)
-                if rel is not None:
+                if reg is not None:
+                    body, cur = (list(reg[1]) if reg[0] == a else []), {}
+                elif rel is not None:
                     body = rel
                 else:
                     body, cur = lowering.lower(insn, ctx, cur)
