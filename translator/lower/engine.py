@@ -155,8 +155,10 @@ class _Lowering:
                 v[name + "_imm"] = op.value
             if isinstance(op, Gpr):
                 v[name + "_bits"] = op.bits
+                v[name + "_reg"] = op.name          # x86 register name (rules that special-case rsp)
             if isinstance(op, Mem):
                 v[name + "_bits"] = op.size * 8
+                v[name + "_disp"] = op.disp
         regs = {n: op for n, op in self.ops.items() if isinstance(op, (Vec, Gpr, KReg))}
         v["dst_is"] = "none"
         if "dst" in regs:
@@ -173,6 +175,7 @@ class _Lowering:
                 raise self.fail(f"condition {fl.cc_of(insn.mnemonic)} needs flags that are not "
                                 f"available here ({_flags_str(self.flags_in)})")
             v["cond"] = plan[0]
+            v["always"] = plan[1] if plan[0] == "const" else None   # const plans: taken or not
             self.plan = plan
         # governing predicate
         v["zeroing"] = False
@@ -317,6 +320,13 @@ class _Lowering:
             return self._cache[key]
         if re.fullmatch(r"wt\d+", key):
             return "w" + self.resolve("x" + key[1:], None)[1:]
+        if key == "calc":              # {calc:EXPR}: EXPR over the rule-test names (immediates by value)
+            env = dict(self.vars)
+            env.update({n: op.value for n, op in self.ops.items() if isinstance(op, Imm)})
+            try:
+                return str(eval(spec or "", {"__builtins__": {}}, env))   # noqa: S307 (table expressions)
+            except Exception as ex:
+                raise self.fail(f"{{calc:{spec}}} failed: {ex} ({self.entry.where})") from None
         if key in self.entry.args:
             return str(self.entry.args[key])
         base, _, suffix = key.partition("_")

@@ -86,6 +86,8 @@ class Entry:
     reads_flags: bool = False
 
     def accepts(self, kinds: list[str]) -> bool:
+        if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
+            kinds = list(kinds) + ["none"] * (len(self.operands) - len(kinds))
         if len(kinds) != len(self.operands):
             return False
         return all(k in allowed or _kind_family(k) in allowed
