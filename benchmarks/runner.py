@@ -90,6 +90,8 @@ def _f(v, nd=2) -> str:
     if isinstance(v, float):
         if abs(v) >= 1000:
             return f"{v:,.0f}"
+        if 0 < abs(v) < 0.1:
+            return f"{v:.4f}"
         return f"{v:.{nd}f}"
     if isinstance(v, int):
         return f"{v:,}"
