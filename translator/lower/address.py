@@ -23,6 +23,8 @@ def mov_imm(reg: str, value: int) -> list[str]:
     halves = [(value >> (16 * i)) & 0xFFFF for i in range(4)]
     inv = [(~h) & 0xFFFF for h in halves]
     if halves.count(0xFFFF) > halves.count(0):
+        if halves.count(0xFFFF) == 4:          # all ones
+            return [f"movn {reg}, #0"]
         first = next(i for i in range(4) if halves[i] != 0xFFFF)
         lines = [f"movn {reg}, #{inv[first]:#x}, lsl #{16 * first}"]
         lines += [f"movk {reg}, #{halves[i]:#x}, lsl #{16 * i}" for i in range(4)

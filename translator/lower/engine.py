@@ -141,6 +141,7 @@ class _Lowering:
         v: dict = dict(self.entry.args)
         v["mask"] = "none" if not insn.mask else ("zero" if insn.zeroing else "merge")
         v["encoding"] = insn.encoding
+        v["code"] = insn.code                        # iced Code name (PUSHQ_IMM8 vs PUSHW_IMM8 ...)
         vecs = [op for op in insn.ops if isinstance(op, Vec)]
         bits = max((op.bits for op in vecs), default=0)
         dst = insn.ops[0] if insn.ops else None
@@ -153,6 +154,7 @@ class _Lowering:
             v[name] = operand_kind(op)
             if isinstance(op, Imm):
                 v[name + "_imm"] = op.value
+                v[name + "_bits"] = op.bits          # encoded width (push imm16 pushes 2 bytes)
             if isinstance(op, Gpr):
                 v[name + "_bits"] = op.bits
                 v[name + "_reg"] = op.name          # x86 register name (rules that special-case rsp)
@@ -293,7 +295,9 @@ class _Lowering:
         if key == "target":
             return self._target_label()
         if key == "next":
-            return self.ctx.label_of(self.insn.next_address) if self.ctx.label_of else self.fail("no unit")
+            if self.ctx.label_of is None:
+                raise self.fail("the next instruction has no label outside a translated unit")
+            return self.ctx.label_of(self.insn.next_address)
         if key == "ctx":
             return f"x{X_CTX}"
         if key == "rsp":

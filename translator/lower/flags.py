@@ -65,6 +65,9 @@ def arm_condition(cc: str, st: FlagState) -> Optional[tuple]:
                 plan = ("or", "mi", "eq")
     if plan is None:
         return None
+    if plan[0] == "or" and ("al" in plan[1:] or "nv" in plan[1:]):   # a constant flag (CF "0" ...)
+        rest = [c for c in plan[1:] if c != "nv"]
+        plan = ("single", "al" if "al" in rest else (rest[0] if rest else "nv"))
     if plan[0] == "single" and plan[1] in ("al", "nv"):
         plan = ("const", plan[1] == "al")
     if not neg:
