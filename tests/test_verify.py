@@ -246,6 +246,7 @@ jne:
 def test_branches(tmp_path, single, ok):
     d = tmp_path / "tables"
     shutil.copytree(TABLE_DIR, d)
+    (d / "control.yaml").unlink(missing_ok=True)        # the real jcc entry: replaced by the test's
     with open(d / "fp_arith.yaml", "a") as f:
         f.write(_JCC_ENTRY % single)
     tables = load_tables(d)
