@@ -177,7 +177,7 @@ def test_every_form_natively():
     assert order, "the tables claim no forms"
     rows = C.run_cases(cases, C.Executors("native"), order)
     assert {r.form for r in rows} == set(order)
-    assert all(r.states + r.skipped == 8 or r.status != "ok" for r in rows)
+    assert all(r.states + r.skipped >= 8 or r.status != "ok" for r in rows)
     missing = [r.form for r in rows if r.status == "no executor"]
     # the host has AVX-512 F/BW/VL/DQ: everything but FP16-class extensions runs here
     assert len(missing) <= len(rows) // 10, missing

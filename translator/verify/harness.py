@@ -40,6 +40,7 @@ from . import x86_model as model
 from .arm_exec import ArmExecError, ArmRunner
 from .compare import FLAG_BIT, compare, to_arm, used_vec_regs
 from .forms import Form
+from .state import MEM_SIZE
 from .states import is_fp, lane_kind, place_memory, random_states
 
 FLAGS_C = {"ZF": "Z", "SF": "N", "OF": "V", "CF": "C"}
@@ -262,6 +263,8 @@ class Harness:
             cap = rm.k_capacity(k)
             if cap < 64:
                 st.k[k] &= (1 << cap) - 1
+        if insn.mnemonic in ("push", "pop"):       # the stack lives in the window too
+            st.gpr["rsp"] = st.mem_base + 8 * r.randrange(2, MEM_SIZE // 8 - 2)
         x_fault = None
         if prep.branch:
             x_out, undef = st.copy(), 0
