@@ -300,6 +300,8 @@ def _set_mem(ins, op: Address, addr_of_label, ip: int) -> tuple[Optional[Label],
             target = (a if a is not None else ip) + e.disp
         ins.memory_displacement = target & _MASK64
         ins.memory_displ_size = 8
+        if op.bcst:
+            ins.is_broadcast = True
         return e.label, e.disp
     if e.base is not None:
         if not isinstance(e.base, Gpr) or e.base.bits not in (32, 64):
