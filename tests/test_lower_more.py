@@ -39,7 +39,7 @@ def _harness(vl: int = 512):
 
 def test_more_tables_have_entries():
     ms = _more_mnemonics()
-    for m in ("vmovss", "movd", "vmovq", "vaddss", "vpextrq"):
+    for m in ("vmovss", "movd", "vmovq", "vaddss", "vpextrq", "vpackssdw", "vbroadcastf128", "vfmsub213ps"):
         assert m in ms
 
 
@@ -64,6 +64,14 @@ for _t, _n, _r in (("b", 16, "ecx"), ("w", 8, "ecx"), ("d", 4, "ecx"), ("q", 2, 
     _sz = {"b": "byte", "w": "word", "d": "dword", "q": "qword"}[_t]
     IMM_FORMS += [(f"vpextr{_t} {_r}, xmm2, {{i}}", i) for i in range(_n + 1)]
     IMM_FORMS += [(f"pextr{_t} {_sz} ptr [rax+3], xmm2, {{i}}", i) for i in range(_n)] + [(f"pextr{_t} {_r}, xmm5, {{i}}", 0xff)]
+IMM_FORMS += [("vpalignr ymm1, ymm2, ymm3, {i}", i) for i in list(range(34)) + [0xff]]
+IMM_FORMS += [("vpalignr zmm1{{k1}}{{z}}, zmm2, zmmword ptr [rax+5], {i}", i) for i in (3, 16, 19, 32)]
+IMM_FORMS += [("palignr xmm1, xmm2, {i}", i) for i in range(34)] + [("palignr xmm1, xmmword ptr [rax], 7", 7)]
+IMM_FORMS += [("vpshufd zmm1{{k1}}, zmm2, {i}", i) for i in (0x00, 0x1b, 0x4e, 0xb1, 0xe4, 0xff, 0x27, 0xd8)]
+IMM_FORMS += [("pshufd xmm1, xmm2, {i}", i) for i in (0x00, 0x1b, 0x93, 0xff)]
+IMM_FORMS += [("vpblendd ymm1, ymm2, ymm3, {i}", i) for i in (0x00, 0x01, 0x02, 0x80, 0xa5, 0x5a, 0x3c, 0xff)]
+IMM_FORMS += [("vinsertf128 ymm1, ymm2, xmm3, {i}", i) for i in range(4)]
+IMM_FORMS += [("vinserti128 ymm1, ymm2, xmmword ptr [rax], {i}", i) for i in range(4)]
 
 
 @pytest.mark.skipif(not (HAVE_AS and HAVE_ARM), reason="needs GNU as and unicorn")
