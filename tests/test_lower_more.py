@@ -39,7 +39,7 @@ def _harness(vl: int = 512):
 
 def test_more_tables_have_entries():
     ms = _more_mnemonics()
-    for m in ("vmovss", "movd", "vmovq", "vaddss", "vpextrq", "vpackssdw", "vbroadcastf128", "vfmsub213ps"):
+    for m in ("vmovss", "movd", "vmovq", "vaddss", "vpextrq", "vpackssdw", "vbroadcastf128", "vfmsub213ps", "vfixupimmps"):
         assert m in ms
 
 
@@ -86,6 +86,35 @@ def test_more_imm_forms(text, imm):
              [Instance(raw, insn)])
     r = _harness().run_form(f, 24)
     assert not r.skipped and r.mismatches == 0, (line, r.skipped, r.failures[:1])
+
+
+# every (token, response) pair of vfixupimmps: src1 lanes of each token class, src2 = one response
+# nibble in every position (every third lane random)
+_FIX_LANES = [0x7FC00000, 0xFFC12345, 0x7F800001, 0xFFA00000, 0, 0x80000000, 0x3F800000, 0xFF800000,
+              0x7F800000, 0xBF800000, 0x40000000, 0x00000001, 0x807FFFFF, 0xC0490FDB, 0x7F7FFFFF, 0x00800000]
+FIX_FORMS = ["vfixupimmps zmm1, zmm2, zmm3, 0", "vfixupimmps zmm1{k1}, zmm2, zmm3, 0xff",
+             "vfixupimmps zmm1{k1}{z}, zmm2, zmm3, 0x12", "vfixupimmps ymm1, ymm2, ymm3, 0x5a"]
+
+
+def _fix_states(mxcsr_random: bool = False):
+    import numpy as np
+    rng = random.Random(7)
+    out = []
+    for r in range(16):
+        for rot in range(2):
+            s = rand_state(rng, mxcsr_random=mxcsr_random)
+            a = np.array(_FIX_LANES[rot:] + _FIX_LANES[:rot], np.uint32)
+            t = np.full(16, int(f"{r:x}" * 8, 16), np.uint32)
+            t[::3] = rng.getrandbits(32)
+            s.zmm[2], s.zmm[3] = a.tobytes(), t.tobytes()
+            out.append(s)
+    return out
+
+
+@pytest.mark.skipif(not (HAVE_AS and HAVE_ARM), reason="needs GNU as and unicorn")
+@pytest.mark.parametrize("form", FIX_FORMS)
+def test_fixupimm_every_token_and_response(form):
+    assert not check_form(form, states=_fix_states())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +215,16 @@ def test_model_native(form, native_runner):
     states = [rand_state(rng) for _ in range(N)]
     outs = native_runner.run_many(code, states)
     for j, (s, o) in enumerate(zip(states, outs)):
+        _native_compare(form, insn, s, o, f"state {j}, mxcsr {s.mxcsr:#x}")
+
+
+@pytest.mark.skipif(not (HAVE_NATIVE and HAVE_AS), reason="needs an AVX-512 host and GNU as")
+@pytest.mark.parametrize("form", FIX_FORMS)
+def test_fixupimm_model_native(form, native_runner):
+    code = asm(form)
+    insn = decode_one(code)
+    states = _fix_states(mxcsr_random=True)
+    for j, (s, o) in enumerate(zip(states, native_runner.run_many(code, states))):
         _native_compare(form, insn, s, o, f"state {j}, mxcsr {s.mxcsr:#x}")
 
 
