@@ -31,6 +31,10 @@ def add_verify_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--dump-cases", metavar="FILE", help="write one JSON line per case run")
     p.add_argument("--nan-mode", choices=("exact", "fast"), default="exact",
                    help="exact: bit-exact NaNs; fast: NaN lanes may differ in payload/sign only")
+    p.add_argument("--oracle", choices=("model", "native", "bochs"), default="model",
+                   help="x86 side: model (default, the numpy reference model), native (this CPU) or "
+                        "bochs (bochs 2.7 tigerlake); falls back to the model, with a note, where "
+                        "the executor cannot run an instruction (see translator/verify/oracle.py)")
     p.add_argument("--list", action="store_true", help="list the forms (and instance counts) and exit")
     p.add_argument("--progress", action="store_true", help="progress lines on stderr even if not a tty")
     p.add_argument("--tables", metavar="DIR", help=argparse.SUPPRESS)          # tests: other tables
@@ -50,10 +54,20 @@ def _worker_run(idx: list[int]) -> list[dict]:
         if _G["dump"]:
             dump = open(f"{_G['dump']}.part{os.getpid()}", "a")
             _G["dump_file"] = dump
-        h = _G["harness"] = Harness(vl=_G["vl"], nan_mode=_G["nan_mode"], tables=_G["tables"],
-                                    seed=_G["seed"], states=_G["states"], dump=dump,
-                                    max_failures=_G["max_failures"])
+        kw = dict(vl=_G["vl"], nan_mode=_G["nan_mode"], tables=_G["tables"],
+                  seed=_G["seed"], states=_G["states"], dump=dump,
+                  max_failures=_G["max_failures"])
+        if _G.get("oracle", "model") != "model":
+            from .oracle import OracleHarness
+            h = _G["harness"] = OracleHarness(_G["oracle"], **kw)
+        else:
+            h = _G["harness"] = Harness(**kw)
     out = []
+    if _G.get("oracle", "model") != "model":           # one executor batch for the chunk
+        out = [r.to_json() for r in h.run_forms([_G["forms"][i] for i in idx])]
+        if h.dump is not None:
+            h.dump.flush()
+        return out
     for i in idx:
         out.append(h.run_form(_G["forms"][i]).to_json())
     if h.dump is not None:
@@ -101,6 +115,8 @@ def run_verify(args) -> int:
     names = list(forms)
     flist = [forms[k] for k in names]
     dump_path = g("dump_cases")
+    oracle = g("oracle", "model") or "model"
+    group = 64 if oracle == "bochs" else 1          # forms per executor batch (bochs: per boot)
     show_progress = g("progress") or sys.stderr.isatty()
     t0 = time.perf_counter()
     results: list[dict] = []
@@ -119,22 +135,31 @@ def run_verify(args) -> int:
             from .harness import Harness
             dump = open(dump_path, "w") if dump_path else None
             try:
-                h = Harness(vl=vl, nan_mode=g("nan_mode", "exact") or "exact", tables=tables, seed=seed,
-                            states=n_states, dump=dump, max_failures=g("max_failures", 3) or 3)
-                for i, f in enumerate(flist):
-                    results.append(h.run_form(f).to_json())
-                    progress(i + 1)
+                kw = dict(vl=vl, nan_mode=g("nan_mode", "exact") or "exact", tables=tables, seed=seed,
+                          states=n_states, dump=dump, max_failures=g("max_failures", 3) or 3)
+                if oracle != "model":
+                    from .oracle import OracleHarness
+                    with OracleHarness(oracle, **kw) as h:
+                        for i in range(0, len(flist), group):
+                            results.extend(r.to_json() for r in h.run_forms(flist[i:i + group]))
+                            progress(len(results))
+                else:
+                    h = Harness(**kw)
+                    for i, f in enumerate(flist):
+                        results.append(h.run_form(f).to_json())
+                        progress(i + 1)
             finally:
                 if dump:
                     dump.close()
         else:
             import multiprocessing as mp
             _G.update(forms=flist, vl=vl, nan_mode=g("nan_mode", "exact") or "exact", tables=tables,
-                      seed=seed, states=n_states, dump=dump_path, max_failures=g("max_failures", 3) or 3)
+                      seed=seed, states=n_states, dump=dump_path, max_failures=g("max_failures", 3) or 3,
+                      oracle=oracle)
             _G.pop("harness", None)
             if dump_path:
                 open(dump_path, "w").close()
-            chunks = [[i] for i in range(len(flist))]
+            chunks = [list(range(i, min(i + group, len(flist)))) for i in range(0, len(flist), group)]
             ctx = mp.get_context("fork")
             with ctx.Pool(jobs) as pool:
                 for part in pool.imap_unordered(_worker_run, chunks):
@@ -149,7 +174,8 @@ def run_verify(args) -> int:
         return 1
     order = {k: i for i, k in enumerate(names)}
     results.sort(key=lambda r: order[r["form"]])
-    return _report(results, args, time.perf_counter() - t0, seed, vl, g("nan_mode", "exact") or "exact")
+    return _report(results, args, time.perf_counter() - t0, seed, vl, g("nan_mode", "exact") or "exact",
+                   oracle)
 
 
 def _merge_parts(path: str) -> None:
@@ -165,7 +191,8 @@ def _merge_parts(path: str) -> None:
                 os.unlink(p)
 
 
-def _report(results: list[dict], args, seconds: float, seed: int, vl: int, nan_mode: str) -> int:
+def _report(results: list[dict], args, seconds: float, seed: int, vl: int, nan_mode: str,
+            oracle: str = "model") -> int:
     ran = [r for r in results if r["skipped"] is None]
     skipped = [r for r in results if r["skipped"] is not None]
     S = sum(r["states"] for r in ran)
@@ -177,9 +204,15 @@ def _report(results: list[dict], args, seconds: float, seed: int, vl: int, nan_m
                "skipped": [{"form": r["form"], "reason": r["skipped"]} for r in skipped],
                "excluded_states": sum(r["excluded"] for r in results),
                "notes": notes, "seed": seed, "vl": vl, "nan_mode": nan_mode,
-               "seconds": round(seconds, 3),
+               "seconds": round(seconds, 3), "oracle": oracle,
                "per_form": [{"form": r["form"], "entry": r["entry"], "states": r["states"],
                              "mismatches": r["mismatches"]} for r in ran]}
+        if oracle != "model":
+            from .oracle import MXCSR_NOTE
+            for pf, r in zip(out["per_form"], ran):
+                pf["x86_side"] = r.get("x86_side", {})
+                pf["model_differs"] = r.get("model_differs", 0)
+            out["mxcsr"] = MXCSR_NOTE
         print(json.dumps(out))
     else:
         w = max([len(r["form"]) for r in results] + [4])
@@ -206,7 +239,12 @@ def _report(results: list[dict], args, seconds: float, seed: int, vl: int, nan_m
         for form, ns in notes.items():
             for n in ns:
                 print(f"note: {form}: {n}")
+        if oracle != "model":
+            from .oracle import summary_lines
+            for line in summary_lines(results, oracle):
+                print(line)
         rate = S / seconds if seconds > 0 else 0.0
         print(f"\n{len(ran)} forms, {S} states, {M} mismatches, {len(skipped)} forms skipped "
-              f"({seconds:.1f}s, {rate:.0f} states/s; seed {seed}, VL {vl}, nan-mode {nan_mode})")
+              f"({seconds:.1f}s, {rate:.0f} states/s; seed {seed}, VL {vl}, nan-mode {nan_mode}"
+              + (f", oracle {oracle})" if oracle != "model" else ")"))
     return 0 if M == 0 else 1
