@@ -71,6 +71,8 @@ IMM_FORMS += [("vpshufd zmm1{{k1}}, zmm2, {i}", i) for i in (0x00, 0x1b, 0x4e, 0
 IMM_FORMS += [("pshufd xmm1, xmm2, {i}", i) for i in (0x00, 0x1b, 0x93, 0xff)]
 IMM_FORMS += [("vpblendd ymm1, ymm2, ymm3, {i}", i) for i in (0x00, 0x01, 0x02, 0x80, 0xa5, 0x5a, 0x3c, 0xff)]
 IMM_FORMS += [("vinsertf128 ymm1, ymm2, xmm3, {i}", i) for i in range(4)]
+IMM_FORMS += [("vshuff32x4 zmm1{{k1}}, zmm2, zmm3, {i}", i) for i in range(0, 256, 7)]
+IMM_FORMS += [("vshufi64x2 ymm1, ymm2, ymmword ptr [rax], {i}", i) for i in range(4)]
 IMM_FORMS += [("vinserti128 ymm1, ymm2, xmmword ptr [rax], {i}", i) for i in range(4)]
 
 
