@@ -17,6 +17,7 @@ from .decode.core import format_bytes
 from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
+from .lower.indirect import lower_indirect_jump
 from .lower.regmap import X_CTX
 
 ALL_FLAGS = frozenset({"CF", "PF", "AF", "ZF", "SF", "OF"})
@@ -65,6 +66,9 @@ def _successors(p: Program, insn: Insn) -> list[int]:
         out.append(insn.target)
     if insn.flow == "call" and insn.target in p.insns:
         out.append(insn.target)
+    jt = p.indirect.get(insn.address) if insn.flow == "indirect_branch" else None
+    if jt is not None:      # a resolved jump table (escape hatch indirect_jump_table)
+        out += [a for a in dict.fromkeys(jt.targets) if a in p.insns]
     return out
 
 
@@ -276,6 +280,10 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                     body, cur = (list(reg[1]) if reg[0] == a else []), {}
                 elif rel is not None:
                     body = rel
+                elif insn.flow == "indirect_branch" and a in prog.indirect:
+                    # escape hatch indirect_jump_table (lower/indirect.py): address-dependent,
+                    # so never through the lowering cache; NZCV is preserved (cur unchanged)
+                    body = lower_indirect_jump(insn, prog.indirect[a], rm, _safe(label_of), outlined)
                 else:
                     body, cur = lowering.lower(insn, ctx, cur)
             except Unsupported as ex:
@@ -286,6 +294,10 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
             # propagate to branch targets
             if insn.target is not None and insn.target in prog.insns:
                 _meet_into(states, insn.target, cur)
+            if insn.flow == "indirect_branch" and prog.indirect.get(a) is not None:
+                for tgt in dict.fromkeys(prog.indirect[a].targets):
+                    if tgt in prog.insns:
+                        _meet_into(states, tgt, cur)
             if prev_falls and insn.next_address in labels:
                 _meet_into(states, insn.next_address, cur)
         return seen
