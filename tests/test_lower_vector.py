@@ -211,7 +211,9 @@ def test_cvtdq2ps_rounds_per_fpcr():
 
 @needs_arm
 @pytest.mark.parametrize("shape", ["k1, zmm1, zmm2", "k1{k2}, zmm3, zmm4", "k3{k3}, ymm1, ymm2",
-                                   "k1, zmm1, dword ptr [rdi]{1to16}", "k5{k6}, xmm17, xmmword ptr [rsi+16]"])
+                                   "k1, zmm1, dword ptr [rdi]{1to16}", "k5{k6}, xmm17, xmmword ptr [rsi+16]",
+                                   # VEX: all-ones / all-zeros lanes
+                                   "ymm1, ymm2, ymm3", "ymm4, ymm4, ymmword ptr [rdi]", "xmm1, xmm2, xmm1"])
 def test_vcmpps_all_predicates(shape):
     from translator.verify.harness import Harness
     t = default_tables()
