@@ -22,6 +22,8 @@ cannot stand in for x86:
 * push/pop: the executor runs on its own stack, not on the window (rsp would leave it);
 * rip-relative or VSIB memory operands: the executor's code address and the addresses a gather
   touches are not the window's;
+* ldmxcsr/stmxcsr (entries with ``verify: {mxcsr: ...}``): their states need the MXCSR set-up that
+  ``Harness._one`` does (seeded values, the translation's MXCSR scratch slot);
 * the executor raised #UD, timed out or crashed; or the model raised #PF (an access outside the
   window) where the executor ran (what it touched is not in the state).
 
@@ -64,6 +66,7 @@ __all__ = ["ORACLES", "MXCSR_NOTE", "OracleFormResult", "OracleHarness", "fallba
            "summary_lines"]
 
 ORACLES = ("model", "native", "bochs")
+_MXCSR_INSNS = {"ldmxcsr", "vldmxcsr", "stmxcsr", "vstmxcsr", "fxrstor", "xrstor"}
 MXCSR_NOTE = "MXCSR status flags are not compared (the Arm state has no FPSR)"
 
 
@@ -191,7 +194,7 @@ class OracleHarness(Harness):
         for pi, vi, j in plan:
             prep = preps[pi]
             c = _Case(pi, vi, j, states[j], prep=prep)
-            why = fallback_reason(prep.insn)
+            why = fallback_reason(prep.insn) or self._setup_reason(prep.insn)
             if not why:
                 name, why = self._choose(prep.insn)
                 if name is not None:
@@ -207,6 +210,14 @@ class OracleHarness(Harness):
                 res.excluded += 1
         job["t"] = time.perf_counter() - t0
         return job
+
+    def _setup_reason(self, insn) -> str:
+        """Instructions whose states need set-up that only ``Harness._one`` does (MXCSR seeding
+        and the translation's MXCSR scratch slot for ldmxcsr/stmxcsr: ``verify: {mxcsr: ...}``)."""
+        entry = self.tables.entry_for(insn.mnemonic)
+        if insn.mnemonic in _MXCSR_INSNS or (getattr(entry, "verify", None) or {}).get("mxcsr"):
+            return "MXCSR state control: per-state set-up of verify's own path"
+        return ""
 
     def _choose(self, insn) -> tuple[Optional[str], str]:
         key = bytes(insn.raw)
