@@ -18,7 +18,8 @@ from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
 from .lower.indirect import lower_indirect_jump
-from .lower.regmap import X_CTX
+from .lower.regmap import SCRATCH_MXCSR, X_CTX
+from .lower.system import check_constant_mxcsr
 
 ALL_FLAGS = frozenset({"CF", "PF", "AF", "ZF", "SF", "OF"})
 _RF = iced_x86.RflagsBits
@@ -275,6 +276,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                               free_z=[z for z in range(31, -1, -1) if z not in vlive.get(a, ())])
             reg = region_of(a) if regions else None
             try:
+                check_constant_mxcsr(insn, prog)      # system.yaml: DAZ/FTZ constants unsupported
                 rel = _relocate(insn, prog)
                 if reg is not None:
                     body, cur = (list(reg[1]) if reg[0] == a else []), {}
@@ -418,6 +420,7 @@ def _prologue(t: Translation) -> list[str]:
         "stp d14, d15, [sp, #-16]!",
         f"sub sp, sp, #{(STACK_BYTES + SCRATCH_BYTES) >> 12}, lsl #12",
         f"mov x{X_CTX}, sp",
+        f"str wzr, [x{X_CTX}, #{SCRATCH_MXCSR}]",           # x86 MXCSR = 0x1F80 (system.yaml)
         f"add x15, sp, #{(STACK_BYTES + SCRATCH_BYTES) >> 12}, lsl #12",
         "sub x15, x15, #64",
         "adr x16, .Lx2sve_exit", "str x16, [x15, #-8]!",     # x86 `ret` returns here

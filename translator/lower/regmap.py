@@ -40,6 +40,10 @@ SIZE_LETTER = {1: "b", 2: "h", 4: "s", 8: "d"}
 
 # Offsets inside the scratch area (bytes). Spill slots are VL-sized.
 SCRATCH_GPR = 0          # 64 bytes for GPR <-> predicate transfers
+SCRATCH_MXCSR = 64       # 4 bytes: the x86 MXCSR XOR MXCSR_DEFAULT (mapping_tables/system.yaml);
+                         # its RC bits are unused (FPCR.RMode holds RC). An all-zero scratch area
+                         # (verify, JIT callers) thus holds the power-on 0x1F80.
+MXCSR_DEFAULT = 0x1F80
 SCRATCH_ZSPILL = 256     # z spill slots (VL bytes each)
 SCRATCH_PSPILL = 4096    # p spill slots
 

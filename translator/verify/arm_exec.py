@@ -37,7 +37,7 @@ around the window are mapped.  ``max_insns`` is enforced with unicorn's instruct
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 from .state import MEM_SIZE, ArmState
 
@@ -497,6 +497,13 @@ class ArmRunner:
         """Zero the scratch area of every machine."""
         for m in self._machines.values():
             m.uc.mem_write(SCRATCH_BASE, bytes(SCRATCH_SIZE))
+
+    def write_scratch(self, offset: int, data: bytes, vl: Optional[int] = None) -> None:
+        """Write ``data`` at ``SCRATCH_BASE + offset`` of the machine for ``vl`` (default: this
+        runner's): state the translation keeps in the scratch area (the MXCSR slot)."""
+        if not 0 <= offset <= SCRATCH_SIZE - len(data):
+            raise ValueError(f"scratch offset {offset:#x} (+{len(data)}) outside the scratch area")
+        self._machine(vl or self.vl).uc.mem_write(SCRATCH_BASE + offset, bytes(data))
 
 
 def _check_vl(vl: int) -> None:

@@ -20,7 +20,8 @@ Comparison (``compare``), first difference wins, in this order:
 - all 16 GPRs vs their x registers.
 - flags: each flag in ``snippet.flags_out`` (decoded from NZCV, or the constant) vs the model's
   RFLAGS, unless the model says the flag is undefined for this instruction and state.
-- FPCR must come back unchanged (embedded rounding restores it).
+- FPCR must come back unchanged (embedded rounding restores it), but for RMode, which must hold
+  the resulting MXCSR.RC (ldmxcsr).
 - the memory window, bit-exact.
 With ``nan_mode="fast"`` a vector or memory lane of the entry's element size may differ only when
 both sides hold a NaN (any payload or sign): the documented bound of fast mode, and nothing more.
@@ -179,8 +180,10 @@ def compare(insn, snip, x_in: X86State, x_out: X86State, undef: int, a_in: ArmSt
         want = int(bool(x_out.rflags & bit))
         if got != want:
             return _diff(flag, want, got, f"flags_out {flag}->{loc}, nzcv={a_out.nzcv >> 28:04b}")
-    if a_out.fpcr != a_in.fpcr:
-        return _diff("fpcr", a_in.fpcr, a_out.fpcr, "FPCR not restored")
+    want_fpcr = (a_in.fpcr & ~(3 << 22)) | RC_TO_RMODE[(x_out.mxcsr >> 13) & 3] << 22
+    if a_out.fpcr != want_fpcr:       # RMode follows MXCSR.RC (ldmxcsr); nothing else changes
+        return _diff("fpcr", want_fpcr, a_out.fpcr,
+                     "FPCR not restored" if want_fpcr == a_in.fpcr else "FPCR.RMode is not the new MXCSR.RC")
     if x_out.mem != a_out.mem:
         if not (relax_T and _nan_lanes_ok(x_out.mem, a_out.mem, relax_T)):
             off = next(i for i, (p, q) in enumerate(zip(x_out.mem, a_out.mem)) if p != q)

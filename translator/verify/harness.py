@@ -33,8 +33,9 @@ import iced_x86 as I
 import numpy as np
 
 from ..encode import assemble
-from ..ir import Insn
+from ..ir import GPR64, Insn, Mem
 from ..lower import ALL_FLAGS, Unsupported, lower_snippet
+from ..lower.regmap import MXCSR_DEFAULT, SCRATCH_MXCSR
 from ..lower.tables import Tables, default_tables
 from . import x86_model as model
 from .arm_exec import ArmExecError, ArmRunner
@@ -265,6 +266,10 @@ class Harness:
                 st.k[k] &= (1 << cap) - 1
         if insn.mnemonic in ("push", "pop"):       # the stack lives in the window too
             st.gpr["rsp"] = st.mem_base + 8 * r.randrange(2, MEM_SIZE // 8 - 2)
+        mx = (getattr(self.tables.entry_for(insn.mnemonic), "verify", None) or {}).get("mxcsr")
+        if mx:                                     # state control (system.yaml): MXCSR values
+            _seed_mxcsr(st, insn, mx, r)
+            self.runner.write_scratch(SCRATCH_MXCSR, _mxcsr_slot(st.mxcsr).to_bytes(4, "little"))
         x_fault = None
         if prep.branch:
             x_out, undef = st.copy(), 0
@@ -311,6 +316,27 @@ class Harness:
                "x86_in": x_in.to_json(), "x86_out": x_out.to_json() if x_out is not None else None,
                "arm_in": a_in.to_json(), "arm_out": a_out.to_json() if a_out is not None else None}
         self.dump.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+
+def _mxcsr_slot(mxcsr: int) -> int:
+    """The scratch slot's encoding of an MXCSR value (regmap.SCRATCH_MXCSR; RC lives in FPCR)."""
+    return (mxcsr ^ MXCSR_DEFAULT) & ~0x6000 & 0xFFFFFFFF
+
+
+def _seed_mxcsr(st, insn: Insn, values: list, r) -> None:
+    """MXCSR, and the m32 operand, take one of the entry's ``verify: {mxcsr: [...]}`` values with
+    a random RC and random status flags (bits 0-5)."""
+    def pick() -> int:
+        return int(r.choice(values)) | r.randrange(4) << 13 | r.getrandbits(6)
+    st.mxcsr = pick()
+    for op in insn.ops:
+        if isinstance(op, Mem) and op.size == 4 and not op.rip and op.base is not None:
+            ea = st.gpr[GPR64[op.base.index]] + op.disp
+            if op.index is not None:
+                ea += st.gpr[GPR64[op.index.index]] * op.scale
+            off = (ea & ((1 << 64) - 1)) - st.mem_base
+            if 0 <= off <= len(st.mem) - 4:
+                st.mem = st.mem[:off] + pick().to_bytes(4, "little") + st.mem[off + 4:]
 
 
 def _re_escape(s: str) -> str:
