@@ -24,7 +24,10 @@ def clear_caches() -> None:
     clear_cache()
     try:
         from translator import encode
-        encode._CACHE.clear()
+        if hasattr(encode, "clear_cache"):
+            encode.clear_cache()
+        else:
+            encode._CACHE.clear()
     except Exception:       # the encoder's cache is an implementation detail
         pass
     fe = getattr(tr, "_flag_effects", None)

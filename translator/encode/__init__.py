@@ -17,11 +17,17 @@ import struct
 from .immediates import EncodeError
 from .spec import _CheckFailed, _Mismatch, encode_form, load_spec, tokenize
 
-__all__ = ["assemble", "encode_line", "EncodeError", "forms"]
+__all__ = ["assemble", "encode_line", "EncodeError", "forms", "clear_cache"]
 
 _CACHE: dict = {}
 _CACHE_MAX = 1 << 18
 _LABEL_RE = re.compile(r"^\s*([A-Za-z_.$][\w.$]*)\s*:(?!:)")
+
+
+def clear_cache() -> None:
+    """Forget every memoised encoding (instruction text -> word, source line -> bytes)."""
+    _CACHE.clear()
+    _LINES.clear()
 
 
 def forms():
@@ -132,19 +138,53 @@ def _items(lines):
                 yield ("stmt", stmt, raw)
 
 
-def assemble(lines, base: int = 0) -> bytes:
-    """Assemble GNU-as syntax ``lines`` placed at address ``base``; returns the bytes."""
-    if isinstance(lines, str):
-        lines = lines.splitlines()
-    items = list(_items(lines))
-    labels: dict = {}
-    plan = []
-    pc = base
-    for kind, s, raw in items:
+_LINES: dict = {}          # source line -> compiled form (see _compile_line)
+_LINES_MAX = 1 << 18
+_PACK = struct.Struct("<I").pack
+_NOP = struct.pack("<I", 0xD503201F)
+
+
+def _compile_stmt(s: str):
+    """One instruction statement -> its 4 bytes when they depend on neither the address nor the
+    labels, else ("fix", stmt, form, toks): encoded once addresses are known (form/toks, when
+    not None, is the pc-relative form the full search would try first)."""
+    w = _CACHE.get(s)
+    if w is not None:
+        return _PACK(w)
+    parts = s.split(None, 1)
+    flist = load_spec().forms.get(parts[0].lower())
+    if flist is None:
+        return ("fix", s, None, None)
+    try:
+        toks = tokenize(parts[1]) if len(parts) > 1 else []
+    except EncodeError:
+        return ("fix", s, None, None)
+    n = len(toks)
+    for f in flist:
+        if f.ntok != n:
+            continue
+        if f.pcrel:           # needs pc/labels: everything before it failed independently of them
+            return ("fix", s, f, toks)
+        try:
+            w = encode_form(f, toks, 0, None)
+        except (_Mismatch, EncodeError):
+            continue
+        if len(_CACHE) > _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[s] = w
+        return _PACK(w)
+    return ("fix", s, None, None)      # no form fits: the full search raises the exact error
+
+
+def _compile_line(raw: str):
+    """A source line -> bytes (one instruction, address-independent) or a tuple of items:
+    ("label", name) ("data", bytes) ("align", n, fill) ("fix", stmt, form, toks) or bytes.
+    Raises EncodeError for malformed directives (as the two-pass assembler did in its first
+    pass)."""
+    out = []
+    for kind, s, _ in _items((raw,)):
         if kind == "label":
-            if s in labels:
-                raise EncodeError(f"{raw.strip()!r}: label {s!r} defined twice")
-            labels[s] = pc
+            out.append(("label", s))
             continue
         head = s.split(None, 1)
         d = head[0].lower()
@@ -153,9 +193,7 @@ def assemble(lines, base: int = 0) -> bytes:
             if d in _DIRECTIVE_BITS:
                 bits = _DIRECTIVE_BITS[d]
                 vals = _ints(arg, bits)
-                data = b"".join(v.to_bytes(bits // 8, "little") for v in vals)
-                plan.append(("data", data, raw))
-                pc += len(data)
+                out.append(("data", b"".join(v.to_bytes(bits // 8, "little") for v in vals)))
             elif d in (".balign", ".align", ".p2align"):
                 a = [x.strip() for x in arg.split(",")] if arg else []
                 if not a:
@@ -166,40 +204,86 @@ def assemble(lines, base: int = 0) -> bytes:
                 if n <= 0 or n & (n - 1):
                     raise EncodeError(f"alignment {n} is not a power of two")
                 fill = int(a[1], 0) if len(a) > 1 and a[1] else None
-                pad = (-pc) % n
-                plan.append(("align", (pad, fill), raw))
-                pc += pad
+                out.append(("align", n, fill))
             elif d in _IGNORED or d.startswith(".cfi"):
                 pass
             elif d.startswith("."):
                 raise EncodeError(f"unsupported directive {d!r}")
             else:
-                plan.append(("insn", s, raw))
-                pc += 4
+                out.append(_compile_stmt(s))
         except (EncodeError, ValueError) as e:
             raise EncodeError(f"{raw.strip()!r}: {e}") from None
+    if len(out) == 1 and type(out[0]) is bytes:
+        return out[0]
+    return tuple(out)
+
+
+def assemble(lines, base: int = 0) -> bytes:
+    """Assemble GNU-as syntax ``lines`` placed at address ``base``; returns the bytes.
+
+    One pass: each distinct source line is parsed and (where its bytes do not depend on where it
+    lands) encoded once per process (``_LINES``); labels are collected on the way and the
+    pc-relative instructions are patched in at the end (fix-ups)."""
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    cache = _LINES
+    get = cache.get
     out = bytearray()
-    pc = base
-    for kind, s, raw in plan:
-        if kind == "data":
-            out += s
-            pc += len(s)
-        elif kind == "align":
-            pad, fill = s
-            if fill is None and pad % 4 == 0 and pc % 4 == 0:
-                out += struct.pack("<I", 0xD503201F) * (pad // 4)  # nop padding as GNU as
-            else:
-                out += bytes([fill or 0]) * pad
-            pc += pad
-        else:
-            if pc & 3:
-                raise EncodeError(f"{raw.strip()!r}: instruction at misaligned address {pc:#x}")
+    labels: dict = {}
+    fixups = []
+    for raw in lines:
+        c = get(raw)
+        if c is None:
+            c = _compile_line(raw)
+            if len(cache) > _LINES_MAX:
+                cache.clear()
+            cache[raw] = c
+        if type(c) is bytes:
+            if (base + len(out)) & 3:
+                fixups.append((len(out), raw, ("fix", None, None, None)))
+            out += c
+            continue
+        for it in c:
+            if type(it) is bytes:
+                if (base + len(out)) & 3:
+                    fixups.append((len(out), raw, ("fix", None, None, None)))
+                out += it
+                continue
+            k = it[0]
+            if k == "label":
+                s = it[1]
+                if s in labels:
+                    raise EncodeError(f"{raw.strip()!r}: label {s!r} defined twice")
+                labels[s] = base + len(out)
+            elif k == "fix":
+                fixups.append((len(out), raw, it))
+                out += b"\0\0\0\0"
+            elif k == "data":
+                out += it[1]
+            else:   # align
+                n, fill = it[1], it[2]
+                pc = base + len(out)
+                pad = (-pc) % n
+                if fill is None and pad % 4 == 0 and pc % 4 == 0:
+                    out += _NOP * (pad // 4)  # nop padding as GNU as
+                else:
+                    out += bytes([fill or 0]) * pad
+    for off, raw, (_, s, f, toks) in fixups:
+        pc = base + off
+        if pc & 3 or s is None:
+            raise EncodeError(f"{raw.strip()!r}: instruction at misaligned address {pc:#x}")
+        w = None
+        if f is not None:
+            try:
+                w = encode_form(f, toks, pc, labels)
+            except (_Mismatch, EncodeError):
+                w = None
+        if w is None:
             try:
                 w = encode_line(s, pc, labels)
             except EncodeError as e:
                 msg = str(e)
                 raise EncodeError(msg if raw.strip() in msg or s in msg
                                   else f"{raw.strip()!r}: {msg}") from None
-            out += struct.pack("<I", w)
-            pc += 4
+        out[off:off + 4] = _PACK(w)
     return bytes(out)
