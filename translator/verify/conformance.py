@@ -373,7 +373,7 @@ def run_cases(cases: list[Case], executors: Executors, forms_order: list[str] | 
     for f, row in rows.items():
         names = sorted(used[f])
         row.oracle = names[0] if len(names) == 1 else ("mixed" if names else "none")
-        if row.states == 0 and row.status == "ok":
+        if row.agree == 0 and row.differ == 0 and row.status == "ok":
             row.status = "no executor"
         elif row.status == "differ" and row.oracle == "bochs" and f.split()[0] in BOCHS_KNOWN_BUGS:
             row.status = "oracle-bug"
