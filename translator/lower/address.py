@@ -98,6 +98,18 @@ class Addresser:
             lines += mov_imm(t, m.disp)
         return lines, t
 
+    def vsib_base(self, m: Mem) -> tuple[list[str], str]:
+        """VSIB (gather) operand: base + disp in one x register; the vector index is applied by
+        the SVE gather's vector-offset addressing. A VSIB operand without a base is refused."""
+        if m.seg in ("fs", "gs"):
+            raise AddressError(f"segment override {m.seg} is not supported")
+        if m.base is None or m.base.bits != 64 or m.rip:
+            raise AddressError("VSIB operand without a 64-bit base register is not supported")
+        if m.disp == 0:
+            return [], self.xreg(m.base)
+        t = self.xtemp()
+        return add_imm(t, self.xreg(m.base), m.disp, self.xtemp), t
+
     def _base_disp(self, m: Mem) -> tuple[list[str], str, int]:
         """Reduce to base register + remaining displacement."""
         self._check(m)

@@ -161,6 +161,7 @@ class _Lowering:
             if isinstance(op, Mem):
                 v[name + "_bits"] = op.size * 8
                 v[name + "_disp"] = op.disp
+                v[name + "_scale"] = op.scale        # VSIB gathers pick their offset form by scale
         regs = {n: op for n, op in self.ops.items() if isinstance(op, (Vec, Gpr, KReg))}
         v["dst_is"] = "none"
         if "dst" in regs:
@@ -282,6 +283,11 @@ class _Lowering:
             return f"p{self.rm.p_all}"
         if key == "pw":
             return f"p{self._width_pred(v['bits'])}"
+        if key == "khome":             # the write-mask's home predicate (gathers clear k)
+            try:
+                return f"p{self.rm.p_of_k(self.insn.mask)}"
+            except RegAllocError as ex:
+                raise self.fail(str(ex)) from None
         if key == "k":
             return self.kpred(self.insn.mask, self.T or "s") if self.insn.mask else f"p{self.rm.p_all}"
         if key == "s":
@@ -425,6 +431,15 @@ class _Lowering:
     def _mem(self, name: str, op: Mem, suffix: str, spec: Optional[str]) -> str:
         T = self.T or "b"
         try:
+            if suffix == "index" and isinstance(op.index, Vec):      # VSIB index vector
+                return f"z{op.index.index}"
+            if suffix == "addr" and spec == "vsib":                   # VSIB: base + disp
+                key = f"vsib_{name}"
+                if key not in self._cache:
+                    lines, reg = self.addr.vsib_base(op)
+                    self.pre += lines
+                    self._cache[key] = reg
+                return self._cache[key]
             if suffix == "addr":
                 mode = spec or "x"
                 if mode == "x":

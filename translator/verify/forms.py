@@ -139,6 +139,9 @@ def _slot_choices(kind: str, can_bcst: bool) -> list[tuple]:
         return [("gpr", bits)] + ([("mem",)] if m.group(2) == "OR_MEM" else [])
     if name == "MEM":
         return [("mem",)] + ([mem] if mem else [])
+    m = re.fullmatch(r"MEM_VSIB32([XYZ])", name)       # gathers with dword indices
+    if m:
+        return [("vsib", _VEC_BITS[m.group(1) + "MM"])]
     raise _Skip(name)
 
 
@@ -275,6 +278,22 @@ def _instantiate(p: _Pattern, rng: random.Random, alias: str, hints: dict) -> Op
             disp = _disp_choices(rng, n if evex else 1)
             args.append(("mem", I.MemoryOperand(getattr(_R, _GPR_NAMES[64][base]), index, scale, disp,
                                                 8 if disp else 0, k == "bcst")))
+        elif k == "vsib":
+            # [base + vreg*scale + disp]: the index register differs from every vector operand
+            # (x86 #UD otherwise); states.place_memory sets base and index lanes into the window
+            vec_used = {num[j] for j in reg_slots if cls[j] == "vec"}
+            gpr_used = {num[j] for j in reg_slots if cls[j] == "gpr"}
+            base = rng.choice([r for r in range(16) if r != 4 and r not in gpr_used] or [0])
+            pre = {128: "XMM", 256: "YMM", 512: "ZMM"}[s[1]]
+            vidx = rng.choice([x for x in range(nvec) if x not in vec_used])
+            esz = 1
+            try:
+                esz = max(I.MemorySizeExt.info(mem_size).size, 1)
+            except Exception:
+                pass
+            disp = _disp_choices(rng, esz if evex else 1)
+            args.append(("mem", I.MemoryOperand(getattr(_R, _GPR_NAMES[64][base]), getattr(_R, f"{pre}{vidx}"),
+                                                rng.choice([1, 2, 4, 8]), disp, 8 if disp else 0, False)))
         elif k == "imm":
             v = _imm_value(rng, s[1], list(hints.get("imm", []) or []))
             args.append(("u64", v & ((1 << 64) - 1)) if s[1] == 64 else ("i32", _s32(v)))
@@ -331,7 +350,7 @@ def form_instances(entry: Entry, mnemonic: str, rng: random.Random, per_pattern:
     hints = entry.verify or {}
     kinds_ok_cache: dict = {}
     for p in _patterns(entry, mnemonic):
-        if any(s[0] in ("mem", "bcst") for s in p.slots):
+        if any(s[0] in ("mem", "bcst", "vsib") for s in p.slots):
             aliases = ["distinct", "d=s1", "distinct", "d=s1", "distinct", "distinct"][:per_pattern]
         else:
             aliases = list(_ALIAS_KEYS[:per_pattern])

@@ -164,6 +164,9 @@ def place_memory(state: X86State, insn: Insn, r, align: int = 1) -> None:
     """Set the base register of each memory operand so that its effective address lies inside
     the window (the whole access fits); offsets favour the window's edges now and then."""
     for op in insn.ops:
+        if isinstance(op, Mem) and isinstance(op.index, Vec) and op.base is not None and not op.rip:
+            place_vsib(state, insn, op, r)
+            continue
         if not isinstance(op, Mem) or op.rip or op.base is None or isinstance(op.index, Vec):
             continue
         size = max(op.size, 1)
@@ -200,3 +203,44 @@ def is_fp(entry) -> bool:
         return True
     return any(m.endswith(("ps", "pd", "ss", "sd")) and not m.startswith(("vmov", "mov", "vbroadcast"))
                for m in entry.mnemonics)
+
+
+def place_vsib(state: X86State, insn: Insn, op: Mem, r) -> None:
+    """A VSIB (gather) operand: set the base register and every dword lane of the index register
+    so that each element address base + sext(idx[i])*scale + disp lies inside the window (whole
+    element). base + disp is sometimes far from the window (large positive or negative indices,
+    exercising the 32-bit sign extension), and now and then one lane points outside the window
+    (a fault when that element is active) or straddles its end."""
+    es = 8 if insn.mnemonic in ("vgatherdpd", "vpgatherdq", "vgatherqpd", "vpgatherqq") else 4
+    sc = op.scale
+    nidx = op.index.bits // 32
+    lim = (1 << 31) - 2 * MEM_SIZE
+    q0 = 0 if r.random() < 0.6 else r.randrange(-lim, lim)          # index centre
+    b0 = r.randrange(-MEM_SIZE, 2 * MEM_SIZE) - q0 * sc                # (base + disp) - window
+    aligned = r.random() < 0.75
+    idx = []
+    for _ in range(nidx):
+        if aligned:
+            off = r.randrange((MEM_SIZE - es) // es + 1) * es
+            off -= (off - b0) % sc                                      # reachable: b0 + q*sc
+            if off < 0:
+                off += sc
+        else:
+            off = r.randrange(MEM_SIZE - es + 1)
+            off -= (off - b0) % sc
+            if off < 0:
+                off += sc
+        idx.append((off - b0) // sc)
+    x = r.random()
+    if x < 0.06:                                                        # one lane outside
+        i = r.randrange(nidx)
+        # (not just below the window: the Arm side keeps its code there, readable)
+        off = r.choice([-(1 << 22), MEM_SIZE, MEM_SIZE + (1 << 20), MEM_SIZE - es + 1, MEM_SIZE - 1])
+        q = (off - b0) // sc
+        if -(1 << 31) <= q < (1 << 31):
+            idx[i] = q
+    ea_base = (state.mem_base + b0) & M64
+    state.gpr[GPR64[op.base.index]] = (ea_base - op.disp) & M64
+    raw = b"".join((q & 0xFFFFFFFF).to_bytes(4, "little") for q in idx)
+    z = state.zmm[op.index.index]
+    state.zmm[op.index.index] = raw + z[len(raw):]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, gpr, masks, system, vector
+from . import ext, ext2, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -32,6 +32,8 @@ for _m, _f in ext.HANDLERS.items():        # extensions never replace a handler 
 for _m, _f in ext2.HANDLERS.items():
     HANDLERS.setdefault(_m, _f)
 for _m, _f in system.HANDLERS.items():     # ldmxcsr/stmxcsr (system.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in gather.HANDLERS.items():     # vgatherdps/dpd, vpgatherdd/dq (gather.py)
     HANDLERS.setdefault(_m, _f)
 
 __all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled", "X86Fault",
