@@ -227,3 +227,22 @@ def test_every_eltwise_kernel_bit_exact(rec):
     sve = run_qemu(asm, r)
     diffs = bit_diff(nat, sve, ["dst", "src"])
     assert not diffs, f"record {rec}: " + "; ".join(diffs)
+
+
+def test_nan_save_temp_is_not_the_memory_temp():
+    """Regression (found by conv_fwd, record 10): with two dead vector registers, the broadcast
+    operand took one from the free pool, the NaN quiet constant the other, and the fix-up's copy of the destination then spilled
+    *the same register* (the spill path did not know pool temps were in use): fmla read the copy
+    of zmm2 instead of the broadcast value."""
+    import re as _re
+    from translator.decode import decode_one
+    from translator.lower import Engine, RegMap, UnitContext, default_tables
+    insn = decode_one(bytes.fromhex("62d21d50b85601"), 0x1000)     # vfmadd231ps zmm2,zmm28,[r14+4]{1to16}
+    rm = RegMap.for_unit([insn])
+    ctx = UnitContext(flags_live_out=set(), outlined=[], free_z=[31, 30])
+    lines, _ = Engine(default_tables(), rm).lower(insn, ctx, {})
+    ld = next(l for l in lines if l.startswith("ld1rw"))
+    bz = _re.search(r"\{(z\d+)\.s\}", ld).group(1)
+    fmla = next(l for l in lines if l.startswith("fmla"))
+    assert fmla.endswith(f"{bz}.s"), lines
+    assert not any(l.startswith(f"mov {bz}.d,") for l in lines), lines

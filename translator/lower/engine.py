@@ -104,7 +104,9 @@ class _Lowering:
 
     def ztemp(self) -> str:
         if self._zt:
-            return f"z{self._zt.pop(0)}"
+            z = self._zt.pop(0)
+            self._used_z.add(z)         # never handed out again by the spill path below
+            return f"z{z}"
         # spill a vector register this instruction does not touch
         for z in range(31, -1, -1):
             if z not in self._used_z and z not in self._zspill:
