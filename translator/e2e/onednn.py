@@ -291,6 +291,63 @@ def _brgemm_case(beta: float) -> Callable[[np.random.Generator], Case]:
 
 
 # ---------------------------------------------------------------------------------------------
+# conv fwd: _jit_avx512_common_conv_fwd_kernel (record 10), f32, first layer of a ResNet: src nchw
+# 3x224x224, weights Ohwi16o (one 16-oc block: [kh][kw][ic][16]), dst nChw16c, 7x7, stride 2,
+# padding 3 (l_pad 3 and the right overflow baked into the first/last ow blocks), 112 output
+# columns per call (4 blocks of 28: zmm0..27). One call computes one output row oh of one oc
+# block over kh_padding filter rows. Struct jit_conv_call_s (3.2), the fields this kernel reads
+# (offsets from its code, confirmed by the native run): 0x00 src, 0x08 dst, 0x10 filt, 0x18 bias,
+# 0xf0 kh_padding, 0x1e0 flags (FLAG_IC_FIRST = 0x10: dst = conv + bias, else dst += conv).
+
+CONV_ARGS_SIZE = 0x1e8
+CONV_IC, CONV_IH, CONV_IW, CONV_K, CONV_S, CONV_P, CONV_OW, CONV_OC = 3, 224, 224, 7, 2, 3, 112, 16
+
+
+def _conv_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    x = rng.uniform(-1, 1, (CONV_IC, CONV_IH, CONV_IW)).astype(np.float32)
+    w = rng.uniform(-1, 1, (CONV_K, CONV_K, CONV_IC, CONV_OC)).astype(np.float32)   # [kh][kw][ic][o]
+    bias = rng.uniform(-1, 1, CONV_OC).astype(np.float32)
+    r.add("src", x, guard_end=True)
+    r.add("wei", w, guard_end=True)
+    r.add("bias", bias)
+    xp = np.zeros((CONV_IC, CONV_IH + 2 * CONV_P, CONV_IW + 2 * CONV_P))
+    xp[:, CONV_P:-CONV_P, CONV_P:-CONV_P] = x
+    w64 = w.astype(np.float64)
+    outs = []
+    for j, (oh, first) in enumerate([(0, True), (1, True), (50, True), (111, True), (77, False)]):
+        ih0 = CONV_S * oh - CONV_P                       # first input row of the window
+        ih_start = max(0, ih0)
+        kh_start = ih_start - ih0
+        kh_n = min(CONV_K, CONV_IH - ih0) - kh_start
+        a, d = f"args{j}", f"dst{j}"
+        d0 = rng.uniform(-1, 1, (CONV_OW, CONV_OC)).astype(np.float32)
+        r.add(a, CONV_ARGS_SIZE)
+        r.add(d, d0, guard_end=True)
+        r.pointer(a, 0x00, "src", ih_start * CONV_IW * 4)
+        r.pointer(a, 0x08, d)
+        r.pointer(a, 0x10, "wei", kh_start * CONV_K * CONV_IC * CONV_OC * 4)
+        r.pointer(a, 0x18, "bias")
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<Q", b, 0xf0, kh_n)
+        struct.pack_into("<i", b, 0x1e0, 0x10 if first else 0)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        # window rows of the padded input: oh*2 .. oh*2+6; columns ow*2 .. ow*2+6
+        win = np.stack([xp[:, CONV_S * oh + kh, kw:kw + CONV_S * CONV_OW:CONV_S]
+                        for kh in range(CONV_K) for kw in range(CONV_K)])          # [kh*kw][ic][ow]
+        wk = w64.reshape(CONV_K * CONV_K, CONV_IC, CONV_OC)
+        acc = np.einsum("kcw,kco->wo", win, wk)
+        mag = np.einsum("kcw,kco->wo", np.abs(win), np.abs(wk))
+        base = bias.astype(np.float64) if first else d0.astype(np.float64)
+        ref = acc + base
+        atol = 1.2 * (CONV_K * CONV_K * CONV_IC + 2) * 2.0 ** -24 * (mag + np.abs(base)) + 1e-30
+        outs.append(Output(d, ref, 0.0, atol))
+    return Case(r, outs, unchanged=["src", "wei", "bias"],
+                note="five calls: oh 0, 1 (top padding), 50, 111 (bottom), 77 accumulating (no IC_FIRST)")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -334,4 +391,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
     KernelSpec("brgemm_beta1", 17, "jit_brgemm_kernel_t", "19f26ab7f7f6d565",
                "brgemm f32 C += sum_i A_i B_i, M=110 K=64 N=3 (N tail), LDA=64 LDB=16 LDC=6",
                _brgemm_case(1.0)),
+    KernelSpec("conv_fwd", 10, "_jit_avx512_common_conv_fwd_kernel", "7010f35049cb9ade",
+               "conv fwd f32, src nchw 3x224x224, 7x7 stride 2 pad 3, Ohwi16o weights, dst nChw16c, "
+               "one output row (112 columns) of one 16-oc block",
+               _conv_case),
 ]}
