@@ -30,6 +30,9 @@ def clear_caches() -> None:
             encode._CACHE.clear()
     except Exception:       # the encoder's cache is an implementation detail
         pass
+    cc = getattr(tr, "clear_caches", None)
+    if cc is not None:
+        cc()
     fe = getattr(tr, "_flag_effects", None)
     if fe is not None and hasattr(fe, "cache_clear"):
         fe.cache_clear()

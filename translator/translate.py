@@ -224,8 +224,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
         more = f" (and {len(prog.errors) - 1} more)" if len(prog.errors) > 1 else ""
         raise BadInput(f"{e}{more}")
     order = list(prog.insns.values())
-    live = flag_liveness(prog, order)
-    vlive = vector_liveness(prog, order)
+    live, vlive = unit_liveness(prog, order)     # = flag_liveness, vector_liveness (end of file)
     pref, finest = layout_needs(order, tables)
     rm = RegMap.for_unit(order, vl=vl, k_pref=pref, k_min=finest)
     eng = Engine(tables, rm, nan_mode=nan_mode)
@@ -271,9 +270,9 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
             if a in labels or not prev_falls:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
             seen[a] = cur
-            ctx = UnitContext(flags_live_out=set(live.get(a, frozenset())), label_of=_safe(label_of),
-                              label_counter=counter, outlined=outlined,
-                              free_z=[z for z in range(31, -1, -1) if z not in vlive.get(a, ())])
+            # UnitContext(flags_live_out=live[a], label_of=_safe(label_of), free_z=dead after a, ...),
+            # shared between instructions with the same liveness (see "Lowering cache" below)
+            ctx = lowering.context(a, live, vlive, label_of, counter, outlined)
             reg = region_of(a) if regions else None
             try:
                 check_constant_mxcsr(insn, prog)      # system.yaml: DAZ/FTZ constants unsupported
@@ -506,26 +505,63 @@ class _LowerCache:
 
 
 class _UnitLowering:
-    __slots__ = ("cache", "eng", "shared", "local", "ctx_fields")
+    __slots__ = ("cache", "eng", "shared", "local", "ctx_fields", "ctxs", "ctx_keys")
 
     def __init__(self, cache: _LowerCache, eng: Engine, shared: dict):
         self.cache, self.eng, self.shared, self.local = cache, eng, shared, {}
         self.ctx_fields = None
+        self.ctxs: dict = {}        # (flags live-out, vectors live-out) -> UnitContext
+        self.ctx_keys: dict = {}    # id(context made by .context) -> (it, its part of the key)
+
+    def context(self, a: int, live: dict, vlive: dict, label_of, counter: list,
+                outlined: list) -> UnitContext:
+        """The UnitContext for the instruction at ``a``: one object per distinct (flags live
+        out, vector registers live out) in the unit, made once, with its cache-key part computed
+        once. The engine only reads a context (the label counter and the outlined list are the
+        unit's, shared), so the same object serves every instruction and pass that needs it."""
+        fl = live.get(a, _NOTHING)
+        vz = vlive.get(a, _NOTHING)
+        k = (fl, vz)
+        c = self.ctxs.get(k)
+        if c is None or c.label_counter is not counter or c.outlined is not outlined \
+                or self._label_fn(c) is not label_of:
+            c = UnitContext(flags_live_out=set(fl), label_of=_safe(label_of), label_counter=counter,
+                            outlined=outlined, free_z=[z for z in range(31, -1, -1) if z not in vz])
+            c._x2sve_label_fn = label_of
+            self.ctxs[k] = c
+            try:
+                ck = tuple(map(_fkey, self._ctx_vals(c)))
+                hash(ck)
+                self.ctx_keys[id(c)] = (c, ck)
+            except TypeError:       # unhashable parts: lower() freezes them deeply each time
+                pass
+        return c
+
+    @staticmethod
+    def _label_fn(c):
+        return getattr(c, "_x2sve_label_fn", None)
+
+    def _ctx_vals(self, ctx):
+        get = self.ctx_fields
+        if get is None:     # one tuple of every context field that can change the result
+            names = [f.name for f in _dc_fields(ctx) if f.name not in _CTX_SKIP]
+            get = self.ctx_fields = _attrgetter(*names, "label_counter") if names else None
+        return get(ctx)[:-1] if get is not None else ()
 
     def lower(self, insn: Insn, ctx: UnitContext, flags_in: dict) -> tuple[list[str], dict]:
         c = self.cache
         if not c.enabled:
             return self.eng.lower(insn, ctx, flags_in)
-        get = self.ctx_fields
-        if get is None:     # one tuple of every context field that can change the result
-            names = [f.name for f in _dc_fields(ctx) if f.name not in _CTX_SKIP]
-            get = self.ctx_fields = _attrgetter(*names, "label_counter") if names else None
-        vals = get(ctx)[:-1] if get is not None else ()
-        key = (insn.raw, tuple(sorted(flags_in.items())) if flags_in else (), tuple(map(_fkey, vals)))
+        ck = self.ctx_keys.get(id(ctx))
+        if ck is not None and ck[0] is ctx:
+            ck = ck[1]
+        else:
+            ck = tuple(map(_fkey, self._ctx_vals(ctx)))
+        key = (insn.raw, tuple(sorted(flags_in.items())) if flags_in else (), ck)
         try:
             hit = self.shared.get(key)
         except TypeError:          # a context value with unhashable parts: freeze it deeply
-            key = (insn.raw, _freeze(flags_in), tuple(map(_freeze, vals)))
+            key = (insn.raw, _freeze(flags_in), tuple(map(_freeze, self._ctx_vals(ctx))))
             hit = self.shared.get(key)
         if hit is None:
             hit = self.local.get((insn.address, key))
@@ -596,3 +632,108 @@ class _UnitLowering:
 
 
 LOWER_CACHE = _LowerCache()
+
+
+# ---------------------------------------------------------------------------------------------
+# Flag + vector liveness in one pass (benchmarks/, issue 6): the same equations as
+# `flag_liveness` and `vector_liveness` above (successors from `_successors`, effects from
+# `_flag_effects` / `_vec_effects`), solved together over int bit masks with each instruction's
+# successors and effects looked up once. tests/test_translate_fast.py checks that the results equal
+# the two reference functions on the corpus.
+_NOTHING: frozenset = frozenset()
+_FLAG_BIT = {n: 1 << i for i, n in enumerate(sorted(ALL_FLAGS))}
+
+
+@lru_cache(maxsize=65536)
+def _flag_masks(raw: bytes) -> tuple[int, int]:
+    rd, wr = _flag_effects(raw)
+    return sum(_FLAG_BIT[f] for f in rd), sum(_FLAG_BIT[f] for f in wr)
+
+
+@lru_cache(maxsize=65536)
+def _vec_masks(raw: bytes) -> tuple[int, int]:
+    rd, kill = _vec_effects(raw)
+    return sum(1 << z for z in rd), sum(1 << z for z in kill)
+
+
+def unit_liveness(p: Program, order: list[Insn]) -> tuple[dict[int, frozenset], dict[int, frozenset]]:
+    """(flag_liveness(p, order), vector_liveness(p, order)), computed together."""
+    idx = {insn.address: i for i, insn in enumerate(order)}
+    n = len(order)
+    succ: list = [None] * n
+    frd = [0] * n
+    fkeep = [0] * n         # ~written, as a mask of all six flags
+    vrd = [0] * n
+    vkeep = [0] * n
+    vfix = [None] * n       # a constant vector live-out (return / leaving the unit / call)
+    used = 0
+    allf = (1 << len(_FLAG_BIT)) - 1
+    for i, insn in enumerate(order):
+        ss = _successors(p, insn)
+        succ[i] = [idx[s] for s in ss]
+        r, w = _flag_masks(insn.raw)
+        frd[i], fkeep[i] = r, allf & ~w
+        r, k = _vec_masks(insn.raw)
+        vrd[i], vkeep[i] = r, ~k
+        used |= r | k
+        flow = insn.flow
+        if flow == "return":
+            vfix[i] = 3
+        elif not ss or (insn.target is not None and insn.target not in p.insns) \
+                or flow in ("indirect_branch", "indirect_call") or flow == "call":
+            vfix[i] = -1
+    for i in range(n):
+        if vfix[i] == -1:
+            vfix[i] = used
+    fin = [0] * n
+    vin = [0] * n
+    fout = [0] * n
+    vout = [0] * n
+    rev = range(n - 1, -1, -1)
+    changed = True
+    while changed:
+        changed = False
+        for i in rev:
+            ss = succ[i]
+            o = 0
+            for s in ss:
+                o |= fin[s]
+            fout[i] = o
+            x = frd[i] | (o & fkeep[i])
+            if x != fin[i]:
+                fin[i] = x
+                changed = True
+            v = vfix[i]
+            if v is None:
+                v = 0
+                for s in ss:
+                    v |= vin[s]
+            vout[i] = v
+            x = vrd[i] | (v & vkeep[i])
+            if x != vin[i]:
+                vin[i] = x
+                changed = True
+    fsets: dict = {}
+    vsets: dict = {}
+    names = sorted(_FLAG_BIT)
+    live = {}
+    vlive = {}
+    for i, insn in enumerate(order):
+        m = fout[i]
+        f = fsets.get(m)
+        if f is None:
+            f = fsets[m] = frozenset(nm for nm in names if m & _FLAG_BIT[nm])
+        live[insn.address] = f
+        m = vout[i]
+        f = vsets.get(m)
+        if f is None:
+            f = vsets[m] = frozenset(z for z in range(32) if m >> z & 1)
+        vlive[insn.address] = f
+    return live, vlive
+
+
+def clear_caches() -> None:
+    """Forget everything this module memoises (lowering cache, per-instruction effects)."""
+    LOWER_CACHE.clear()
+    for f in (_flag_effects, _vec_effects, _flag_masks, _vec_masks):
+        f.cache_clear()

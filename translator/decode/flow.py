@@ -429,7 +429,12 @@ def infer_base(code: bytes, entries: Iterable[int] = (0,), page: int = 0x1000) -
     """
     code = bytes(code)
     n = len(code)
+    entries = tuple(entries)
     p0 = walk(code, 0, entries)
+    # translate() walks the same code at the base this returns; when that is 0 (or None: no self
+    # address), it gets this walk (once) instead of a second identical one
+    global _LAST_WALK
+    _LAST_WALK = (code, entries, p0)
     starts = set(p0.insns)
     tails = set()
     for a, i in p0.insns.items():
@@ -476,8 +481,18 @@ def infer_base(code: bytes, entries: Iterable[int] = (0,), page: int = 0x1000) -
     return max(b for b, s in scores.items() if s == best)
 
 
+_LAST_WALK = None       # (code, entries, Program at base 0) from the latest infer_base
+
+
 def walk(code: bytes, base: int = 0, entries: Iterable[int] = (0,)) -> Program:
     """Decode what control flow reaches from ``entries`` (offsets into ``code``)."""
+    global _LAST_WALK
+    entries = tuple(entries)
+    last = _LAST_WALK
+    if last is not None:
+        _LAST_WALK = None       # handed out at most once: the caller may change its Program
+        if base == 0 and last[0] is code and last[1] == entries:
+            return last[2]
     with gc_paused():
         return _Walker(code, base).run(entries)
 
