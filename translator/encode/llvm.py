@@ -6,7 +6,7 @@ import shutil
 import subprocess
 
 LLVM_MC = shutil.which("llvm-mc") or shutil.which("llvm-mc-14")
-MATTR = "+sve,+sve2,+bf16,+flagm"
+MATTR = "+sve,+sve2,+bf16,+flagm,+lse"
 _ENC_RE = re.compile(r"encoding: \[([^\]]*)\]")
 _ERR_RE = re.compile(r"^<stdin>:(\d+):\d+: error: (.*)$")
 

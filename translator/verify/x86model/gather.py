@@ -62,3 +62,25 @@ def gather(mc: Machine, es: int) -> None:
 
 for _m, _es in (("vgatherdps", 4), ("vpgatherdd", 4), ("vgatherdpd", 8), ("vpgatherdq", 8)):
     HANDLERS[_m] = (lambda es: (lambda mc: gather(mc, es)))(_es)
+
+
+# ---- xadd (mapping_tables/gpr_more.yaml) --------------------------------------------------------
+
+def xadd(mc: Machine) -> None:
+    """TEMP = SRC + DEST; SRC = DEST; DEST = TEMP; flags as for add. (``lock`` adds atomicity,
+    which a single-threaded model cannot observe.)"""
+    from .gpr import ALL6, add_flags, set_flags, width
+    dst, src = mc.insn.ops[:2]
+    bits = width(dst)
+    a, b = mc.value(dst, bits), mc.value(src, bits)
+    r, f = add_flags(a, b, 0, bits)
+    if isinstance(dst, Mem):            # the address is formed before the source register changes
+        mc.store(dst, r, bits)
+        mc.store(src, a, bits)
+    else:
+        mc.store(src, a, bits)
+        mc.store(dst, r, bits)           # xadd r, r with src == dst: the destination is written last
+    set_flags(mc, ALL6, f)
+
+
+HANDLERS["xadd"] = xadd
