@@ -88,3 +88,24 @@ def test_corpus_asm_equals_bin(folder, tmp_path):
     for f in files:
         t = translate(f.read_bytes(), allow_unsupported=True)
         assert gnu_as(t.asm(), tmp_path) == t.arm_code, f.name
+
+
+def test_lock_prefix_needs_an_atomic_lowering():
+    """`lock add [rax], rbx` has no atomic lowering: refused, never translated non-atomically."""
+    with pytest.raises(UnsupportedError) as e:
+        translate(bytes.fromhex("f0480118" "c3"))
+    assert "lock" in str(e.value) and "atomic" in str(e.value)
+    assert "ldaddal" in translate(bytes.fromhex("f0480fc118" "c3")).asm()   # lock xadd: atomic
+
+
+def test_rel32_jump_table_with_displacement_is_not_guessed():
+    # lea r10,[rip+T]; movsxd rax,[r10+rdi*4+8]; add rax,r10; jmp rax  -> slots are at T+8 but
+    # entries are relative to T: the walker leaves it unresolved rather than mis-resolving it
+    from translator.decode.flow import walk
+    import struct
+    pre = bytes.fromhex("4c8d1511000000" "496344ba08" "4c01d0" "ffe0" "c3" "c3" "9090")
+    code = pre + bytes(3) + bytes(8) + struct.pack("<ii", 17 - 24, 18 - 24)   # T = 24; real targets 17, 18
+    p = walk(code, 0x10000)
+    assert p.indirect == {0x1000F: None}
+    with pytest.raises(UnsupportedError):
+        translate(code, base=0x10000)

@@ -383,7 +383,9 @@ class _Walker:
                                         _writes_reg(x, r) for x in rest[:j]) else None
                                     if table is None:
                                         table = self.reg_value(rest, r)
-                                    if table is not None and self.inside(table):
+                                    # entries are relative to the register added later; with
+                                    # a displacement the slots are elsewhere: left unresolved
+                                    if table is not None and self.inside(table) and m.disp == 0:
                                         targets = self.read_rel32(table + m.disp)
                                         if targets:
                                             self.p.data_refs.add(table)

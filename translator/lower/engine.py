@@ -588,6 +588,8 @@ class Engine:
         kinds = [operand_kind(op) for op in insn.ops]
         if not entry.accepts(kinds):
             raise Unsupported(insn, f"operand shape {insn.form} is not in the entry ({entry.where})")
+        if _has_lock(insn.raw) and not entry.atomic:
+            raise Unsupported(insn, "lock prefix: this entry's lowering is not atomic")
         for op in insn.ops:
             if isinstance(op, Vec) and op.bits > self.rm.vl:
                 raise Unsupported(insn, f"{op.name} does not fit a {self.rm.vl}-bit SVE vector")
@@ -699,6 +701,19 @@ class Engine:
         if "nzcv" in entry.clobbers:
             return {}
         return dict(flags_in)
+
+
+_LEGACY_PREFIXES = frozenset((0x66, 0x67, 0xF2, 0xF3, 0x2E, 0x36, 0x3E, 0x26, 0x64, 0x65))
+
+
+def _has_lock(raw: bytes) -> bool:
+    """Whether the legacy prefixes of an instruction include LOCK (0xF0)."""
+    for b in raw:
+        if b == 0xF0:
+            return True
+        if b not in _LEGACY_PREFIXES:
+            return False
+    return False
 
 
 def _rename_reg(line: str, old: str, new: str) -> str:

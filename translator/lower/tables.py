@@ -17,7 +17,7 @@ TABLE_DIR = Path(__file__).resolve().parents[2] / "mapping_tables"
 
 ENTRY_KEYS = {"doc", "mnemonics", "operands", "T", "use", "args", "rules", "nan", "flags",
               "undefined_flags", "clobbers", "masking", "rw", "verify", "approx", "cond",
-              "escape", "reads_flags"}
+              "escape", "reads_flags", "atomic"}
 RULE_KEYS = {"when", "test", "sve", "note", "flags"}
 PATTERN_KEYS = {"doc", "params", "rules"}
 OPERAND_KINDS = {"vec", "zmm", "ymm", "xmm", "mem", "bcst", "gpr", "r8", "r16", "r32", "r64",
@@ -84,6 +84,7 @@ class Entry:
     approx: str = ""
     escape: Optional[str] = None
     reads_flags: bool = False
+    atomic: bool = False          # the lowering is atomic, so a `lock` prefix is honoured
 
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
@@ -268,7 +269,8 @@ def load_tables(directory: Path | str | None = None) -> Tables:
                       clobbers=list(raw.get("clobbers") or []), masking=masking,
                       rw=list(raw.get("rw") or []), verify=dict(raw.get("verify") or {}),
                       doc=raw.get("doc", ""), approx=raw.get("approx", ""),
-                      escape=raw.get("escape"), reads_flags=bool(raw.get("reads_flags")))
+                      escape=raw.get("escape"), reads_flags=bool(raw.get("reads_flags")),
+                      atomic=bool(raw.get("atomic")))
             for m in mnems:
                 if m in entries:
                     raise _fail(path, line, f"mnemonic {m!r} already defined at {entries[m].where}")

@@ -127,9 +127,10 @@ class Harness:
         self.runner = ArmRunner(vl)
 
     # ---- preparation ------------------------------------------------------------------------
-    def _lower(self, insn: Insn, flags_in: dict, dead: bool = False):
+    def _lower(self, insn: Insn, flags_in: dict, dead: bool = False, pressure: bool = False):
         """``dead``: lower as if x86 flags were dead afterwards, which lets the engine move slow
-        paths (the NaN fix-up) out of line; NZCV is then not compared."""
+        paths (the NaN fix-up) out of line; NZCV is then not compared. ``pressure``: no free
+        vector register, so every temporary is spilled (a kernel using all 32 zmm)."""
         branch = insn.flow in ("conditional_branch", "unconditional_branch") and insn.target is not None
         label_of = None
         if branch:
@@ -141,7 +142,8 @@ class Harness:
                 raise Unsupported(insn, f"verify: label for {addr:#x} outside the snippet")
         snip = lower_snippet(insn, vl=self.vl, nan_mode=self.nan_mode, tables=self.tables,
                              flags_in=dict(flags_in), label_of=label_of,
-                             flags_live_out=frozenset() if dead else ALL_FLAGS, outline=dead)
+                             flags_live_out=frozenset() if dead else ALL_FLAGS, outline=dead,
+                             free_z=[] if pressure else None)
         if dead:
             snip.flags_out = {}
         lines = list(snip.lines)
@@ -157,12 +159,14 @@ class Harness:
             variants = []
             branch = False
             entry = self.tables.entry_for(inst.insn.mnemonic)
-            kinds = [(FLAGS_C, False), (FLAGS_NC, False)]
+            kinds = [(FLAGS_C, False, False), (FLAGS_NC, False, False)]
             if entry is not None and entry.nan and not inst.insn.flow.endswith("branch"):
-                kinds.append((FLAGS_C, True))      # the out-of-line NaN path
-            for fin, dead in kinds:
+                kinds.append((FLAGS_C, True, False))      # the out-of-line NaN path
+            if entry is not None and entry.T:
+                kinds.append((FLAGS_NC, entry.nan != [], True))   # every temporary spilled
+            for fin, dead, pressure in kinds:
                 try:
-                    snip, lines, branch = self._lower(inst.insn, fin, dead)
+                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure)
                 except Unsupported as e:
                     unsupported.append(f"{inst.insn.text}: {e.reason}")
                     variants = None
