@@ -72,7 +72,7 @@ class Output:
     rtol: float = 0.0
     atol: float | np.ndarray = 0.0
     mask: Optional[np.ndarray] = None
-    dtype: type = np.float32
+    dtype: type = np.float32      # or "bf16" (uint16 bits, compared as the float they encode)
 
 
 @dataclass
@@ -86,7 +86,11 @@ class Case:
         """Raise ReferenceMismatch when an output is outside its tolerance of the numpy value."""
         msgs = []
         for o in self.outputs:
-            got = res.array(o.buffer, o.dtype).reshape(o.expected.shape).astype(np.float64)
+            if isinstance(o.dtype, str) and o.dtype == "bf16":
+                got = _from_bf16(res.array(o.buffer, np.uint16))
+            else:
+                got = res.array(o.buffer, o.dtype)
+            got = got.reshape(o.expected.shape).astype(np.float64)
             exp = o.expected.astype(np.float64)
             m = np.ones(exp.shape, bool) if o.mask is None else o.mask
             both_nan = np.isnan(got) & np.isnan(exp)
@@ -348,6 +352,79 @@ def _conv_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# softmax: jit_softmax_kernel_t (avx512_core, dense, axis = the innermost 1000 elements, one row
+# per call), argument struct call_params_t (3.2):
+#   0x00 src, 0x08 dst, 0x10 diff_dst, 0x18 interim, 0x20 src_scales, 0x28 dst_scales,
+#   0x30 size_t process_n_elems, 0x38 post_ops_binary_rhs_arg_vec, 0x40 dst_orig
+# The loops are 64 elements (4 vectors) a step while process_n_elems >= 64, then a tail baked in
+# for axis 1000: 2 vectors + 8 elements under k2 = 0xff. Scales are loaded as full vectors
+# (`vmovups zmm31, [rsi]`): 16 floats each. dst doubles as the exp() scratch (f32 dst).
+
+SMAX_ARGS_SIZE = 0x48
+SMAX_AXIS = 1000
+
+
+def _bf16(x: np.ndarray) -> np.ndarray:
+    """float32 -> bf16 bits (uint16), round to nearest even (finite inputs)."""
+    u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
+    u = (u + 0x7fff + ((u >> 16) & 1)) >> 16
+    return u.astype(np.uint16)
+
+
+def _from_bf16(b: np.ndarray) -> np.ndarray:
+    return (b.astype(np.uint32) << 16).view(np.float32)
+
+
+def _softmax_case(kind: str) -> Callable[[np.random.Generator], Case]:
+    """kind: "f32" (softmax), "log" (logsoftmax, f32), "bf16" (softmax, bf16 src and dst)."""
+    def make(rng: np.random.Generator) -> Case:
+        r = Request()
+        outs = []
+        rows = [rng.normal(0, 3, SMAX_AXIS), rng.uniform(-80, 20, SMAX_AXIS), rng.normal(0, 0.01, SMAX_AXIS)]
+        rows[1][:5] = [-1e30, 20.0, 19.999, -200.0, 0.0]         # exp underflow below ln FLT_MIN
+        scales = [(1.0, 1.0), (1.5, 0.5), (1.0, 2.0)]
+        for j, (row, (ss, ds)) in enumerate(zip(rows, scales)):
+            a, s, d, sc, dc = f"args{j}", f"src{j}", f"dst{j}", f"sscale{j}", f"dscale{j}"
+            if kind == "bf16":
+                bits = _bf16(row)
+                x = _from_bf16(bits).astype(np.float64)
+                r.add(s, bits, guard_end=True)
+                r.add(d, np.full(SMAX_AXIS, 0x7fc1, np.uint16), guard_end=True)
+            else:
+                x32 = row.astype(np.float32)
+                x = x32.astype(np.float64)
+                r.add(s, x32, guard_end=True)
+                r.add(d, np.full(SMAX_AXIS, np.nan, np.float32), guard_end=True)
+            r.add(a, SMAX_ARGS_SIZE)
+            r.add(sc, np.full(16, ss, np.float32))
+            r.add(dc, np.full(16, ds, np.float32))
+            r.pointer(a, 0x00, s)
+            r.pointer(a, 0x08, d)
+            r.pointer(a, 0x20, sc)
+            r.pointer(a, 0x28, dc)
+            b = bytearray(r.buffers[r.index(a)].data)
+            struct.pack_into("<Q", b, 0x30, SMAX_AXIS)
+            r.buffers[r.index(a)].data = bytes(b)
+            r.call(a)
+            z = x - x.max()
+            e = np.exp(z)
+            e[z < math.log(np.finfo(np.float32).tiny)] = 0.0        # the kernel's exp flushes there
+            if kind == "log":
+                ref = (z - np.log(e.sum())) * ss * ds
+                atol = 2e-6 * (np.abs(z) + abs(np.log(e.sum())) + 1.0) * ss * ds
+                outs.append(Output(d, ref, 0.0, atol))
+            else:
+                ref = e / e.sum() * ss * ds
+                if kind == "bf16":      # exp() is stored to dst as bf16, then scaled: two roundings
+                    outs.append(Output(d, ref, 2.0 ** -7 + 2e-5, 1e-30, dtype="bf16"))
+                else:
+                    outs.append(Output(d, ref, 2e-5, 1e-30))
+        srcs = [b.name for b in r.buffers if b.name[:3] in ("src", "ssc", "dsc")]
+        return Case(r, outs, unchanged=srcs, note="three rows of 1000, scales (1, 1), (1.5, 0.5), (1, 2)")
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -391,6 +468,15 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
     KernelSpec("brgemm_beta1", 17, "jit_brgemm_kernel_t", "19f26ab7f7f6d565",
                "brgemm f32 C += sum_i A_i B_i, M=110 K=64 N=3 (N tail), LDA=64 LDB=16 LDC=6",
                _brgemm_case(1.0)),
+    KernelSpec("softmax", 41, "jit_softmax_kernel_t", "fe9eb711c56d8983",
+               "softmax forward f32, dense, axis 1000 (one row a call), src/dst scales",
+               _softmax_case("f32")),
+    KernelSpec("logsoftmax", 42, "jit_softmax_kernel_t", "503c3b61c97774d3",
+               "logsoftmax forward f32, dense, axis 1000 (one row a call), src/dst scales",
+               _softmax_case("log")),
+    KernelSpec("softmax_bf16", 44, "jit_softmax_kernel_t", "f95cc542a057aba4",
+               "softmax forward bf16 src and dst (f32 math), dense, axis 1000, src/dst scales",
+               _softmax_case("bf16")),
     KernelSpec("conv_fwd", 10, "_jit_avx512_common_conv_fwd_kernel", "7010f35049cb9ade",
                "conv fwd f32, src nchw 3x224x224, 7x7 stride 2 pad 3, Ohwi16o weights, dst nChw16c, "
                "one output row (112 columns) of one 16-oc block",
