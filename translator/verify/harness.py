@@ -184,24 +184,22 @@ class Harness:
         return preps, unsupported, asm_errors
 
     # ---- one form ---------------------------------------------------------------------------
-    def run_form(self, form: Form, n_states: Optional[int] = None) -> FormResult:
-        t0 = time.perf_counter()
-        n = n_states or self.n_states
+    def begin_form(self, form: Form, res, n: int):
+        """Lower and assemble the instances, record assembly failures and notes in ``res``, draw
+        the states and the plan. Returns None when no instance can run (``res.skipped`` says
+        why), else (preps, asm_errors, states, rng, r, relax, plan)."""
         e = form.entry
-        res = FormResult(form.name, e.name, form.mnemonic, len(form.instances))
         preps, unsupported, asm_errors = self.prepare(form)
-        if asm_errors:
-            for a in asm_errors[: self.max_failures]:
-                res.failures.append(dict(form=form.name, state=None, register="assemble", seed=self.seed,
-                                         x86_value=None, arm_value=None, **a))
-            res.mismatches += len(asm_errors)
+        for a in asm_errors[: self.max_failures]:
+            res.failures.append(dict(form=form.name, state=None, register="assemble", seed=self.seed,
+                                     x86_value=None, arm_value=None, **a))
+        res.mismatches += len(asm_errors)
         if unsupported:
             res.notes.append(f"{len(unsupported)} instance(s) unsupported by the lowering: {unsupported[0]}")
         if not preps:
             if not asm_errors:
                 res.skipped = ("unsupported: " + unsupported[0]) if unsupported else "no instances"
-            res.seconds = time.perf_counter() - t0
-            return res
+            return None
         missing = self._flag_notes(preps)
         if missing:
             res.notes.append(missing)
@@ -214,6 +212,18 @@ class Harness:
         # grouped by snippet so that unicorn keeps its translation between states
         plan = sorted((j % len(preps), r.randrange(len(preps[j % len(preps)].variants)), j)
                       for j in range(n))
+        return preps, asm_errors, states, rng, r, relax, plan
+
+    def run_form(self, form: Form, n_states: Optional[int] = None) -> FormResult:
+        t0 = time.perf_counter()
+        n = n_states or self.n_states
+        e = form.entry
+        res = FormResult(form.name, e.name, form.mnemonic, len(form.instances))
+        begun = self.begin_form(form, res, n)
+        if begun is None:
+            res.seconds = time.perf_counter() - t0
+            return res
+        preps, asm_errors, states, rng, r, relax, plan = begun
         for pi, vi, j in plan:
             st = states[j]
             prep = preps[pi]

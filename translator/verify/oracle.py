@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import iced_x86 as I
-import numpy as np
 
 from ..ir import Mem, Vec
 from ..oracles.common import ExceptionResult
@@ -57,10 +56,9 @@ from . import x86_model as model
 from .arm_exec import ArmExecError
 from .compare import FLAG_BIT, compare, to_arm
 from .forms import Form
-from .harness import (_ICED_FLAGS, MAX_INSNS, X_TAKEN, FormResult, Harness, _re_escape,
-                      form_seed)
+from .harness import _ICED_FLAGS, MAX_INSNS, X_TAKEN, FormResult, Harness, _re_escape
 from .state import MEM_SIZE, X86State
-from .states import is_fp, lane_kind, place_memory, random_states
+from .states import place_memory
 
 __all__ = ["ORACLES", "MXCSR_NOTE", "OracleFormResult", "OracleHarness", "fallback_reason",
            "summary_lines"]
@@ -167,30 +165,13 @@ class OracleHarness(Harness):
         res = OracleFormResult(form.name, e.name, form.mnemonic, len(form.instances), oracle=self.oracle)
         job = {"form": form, "res": res, "cases": [], "t": 0.0, "n": n, "preps": [],
                "asm_errors": 0, "why": Counter()}
-        preps, unsupported, asm_errors = self.prepare(form)
-        job["preps"], job["asm_errors"] = preps, len(asm_errors)
-        for a in asm_errors[: self.max_failures]:
-            res.failures.append(dict(form=form.name, state=None, register="assemble", seed=self.seed,
-                                     x86_value=None, arm_value=None, **a))
-        res.mismatches += len(asm_errors)
-        if unsupported:
-            res.notes.append(f"{len(unsupported)} instance(s) unsupported by the lowering: {unsupported[0]}")
-        if not preps:
-            if not asm_errors:
-                res.skipped = ("unsupported: " + unsupported[0]) if unsupported else "no instances"
+        begun = self.begin_form(form, res, n)
+        if begun is None:
             job["t"] = time.perf_counter() - t0
             return job
-        missing = self._flag_notes(preps)
-        if missing:
-            res.notes.append(missing)
-        fseed = form_seed(self.seed, form.name)
-        rng = np.random.default_rng(fseed)
-        r = random.Random(fseed)
-        states = random_states(rng, n, lane_kind(e), is_fp(e))
-        job["relax"] = e.T if (self.nan_mode == "fast" and e.nan) else None
-        job["rng"], job["r"] = rng, r
-        plan = sorted((j % len(preps), r.randrange(len(preps[j % len(preps)].variants)), j)
-                      for j in range(n))
+        preps, asm_errors, states, rng, r, relax, plan = begun
+        job["preps"], job["asm_errors"] = preps, len(asm_errors)
+        job["relax"], job["rng"], job["r"] = relax, rng, r
         for pi, vi, j in plan:
             prep = preps[pi]
             c = _Case(pi, vi, j, states[j], prep=prep)
