@@ -418,10 +418,137 @@ def _softmax_case(kind: str) -> Callable[[np.random.Generator], Case]:
                 if kind == "bf16":      # exp() is stored to dst as bf16, then scaled: two roundings
                     outs.append(Output(d, ref, 2.0 ** -7 + 2e-5, 1e-30, dtype="bf16"))
                 else:
-                    outs.append(Output(d, ref, 2e-5, 1e-30))
+                    outs.append(Output(d, ref, 4e-6, 1e-30))
         srcs = [b.name for b in r.buffers if b.name[:3] in ("src", "ssc", "dsc")]
         return Case(r, outs, unchanged=srcs, note="three rows of 1000, scales (1, 1), (1.5, 0.5), (1, 2)")
     return make
+
+
+# ---------------------------------------------------------------------------------------------
+# brdgmm: jit_brdgmm_kernel_base_t (record 21), f32 depthwise batch-reduce GEMM with bias and a
+# relu post-op: D[m, n] = max(0, bias[n] + sum_b A_b[m, n] * B_b[n]), M = 28 (4 blocks of 7 rows),
+# N = 64 (4 vectors), LDA = LDD = 64 floats. Struct brgemm_kernel_params_t (as for brgemm):
+# 0x10 batch, 0x18 ptr_C (only advanced), 0x20 ptr_bias, 0x28 ptr_D, 0x50 BS.
+# brgemm_batch_element_t: 0x00 A, 0x08 B, 0x10 vvpad.top, 0x18 vvpad.bottom: with padding, rows
+# m < top and m >= M - bottom of that batch element are skipped; the first skipped-row count of
+# a 7-row block selects the entry point through a jump table (`jmp qword [rax]`, 7 entries).
+
+BRDG_M, BRDG_N, BRDG_BLK = 28, 64, 7
+
+
+def _brdgmm_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    nmat = 4
+    As, Bs = [], []
+    for i in range(nmat):
+        A = rng.uniform(-1, 1, (BRDG_M, BRDG_N)).astype(np.float32)
+        B = rng.uniform(-1, 1, BRDG_N).astype(np.float32)
+        r.add(f"A{i}", A, guard_end=True)
+        r.add(f"B{i}", B, guard_end=True)
+        As.append(A.astype(np.float64))
+        Bs.append(B.astype(np.float64))
+    bias = rng.uniform(-0.5, 0.5, BRDG_N).astype(np.float32)
+    r.add("bias", bias, guard_end=True)
+    outs = []
+    # each call: [(matrix, top, bottom)]; top <= 6 (the jump table has entries 0..6)
+    calls = [[(0, 0, 0), (1, 0, 0)],
+             [(2, 3, 0), (0, 0, 2), (1, 6, 0), (3, 1, 5)],
+             [(3, 0, 0), (2, 2, 7), (1, 0, 1)],
+             []]                                                   # BS = 0: bias and relu only
+    for j, elems in enumerate(calls):
+        args, batch, C, D = f"args{j}", f"batch{j}", f"C{j}", f"D{j}"
+        r.add(args, BRG_ARGS_SIZE)
+        r.add(batch, max(0x20 * len(elems), 8))
+        r.add(C, 64)
+        r.add(D, np.full((BRDG_M, BRDG_N), np.nan, np.float32), guard_end=True)
+        b = bytearray(r.buffers[r.index(batch)].data)
+        for e, (m, top, bot) in enumerate(elems):
+            r.pointer(batch, 0x20 * e, f"A{m}")
+            r.pointer(batch, 0x20 * e + 8, f"B{m}")
+            struct.pack_into("<qq", b, 0x20 * e + 0x10, top, bot)
+        r.buffers[r.index(batch)].data = bytes(b)
+        r.pointer(args, 0x10, batch)
+        r.pointer(args, 0x18, C)
+        r.pointer(args, 0x20, "bias")
+        r.pointer(args, 0x28, D)
+        a = bytearray(r.buffers[r.index(args)].data)
+        struct.pack_into("<Q", a, 0x50, len(elems))
+        r.buffers[r.index(args)].data = bytes(a)
+        r.call(args)
+        acc = np.zeros((BRDG_M, BRDG_N))
+        mag = np.zeros((BRDG_M, BRDG_N))
+        for m, top, bot in elems:
+            rows = np.zeros(BRDG_M, bool)
+            rows[top:BRDG_M - bot] = True
+            acc[rows] += As[m][rows] * Bs[m]
+            mag[rows] += np.abs(As[m][rows] * Bs[m])
+        acc += bias.astype(np.float64)
+        mag += np.abs(bias.astype(np.float64))
+        ref = np.maximum(acc, 0.0)
+        atol = 1.2 * (len(elems) + 2) * 2.0 ** -24 * mag + 1e-30
+        outs.append(Output(D, ref, 0.0, atol))
+    unchanged = [b.name for b in r.buffers if b.name[0] in "ABC" or b.name.startswith(("batch", "bias"))]
+    return Case(r, outs, unchanged=unchanged,
+                note="four calls: BS=2 unpadded; BS=4 with top/bottom padding (jump table entries 0, 1, 3, 6); "
+                     "BS=3 with a block-spanning bottom pad; BS=0")
+
+
+# ---------------------------------------------------------------------------------------------
+# layer norm: jit_lnorm_stat_and_data_kernel_t (record 43), f32 forward, C = 1000 baked in (62
+# vectors + 8 under k1 = 0xff), statistics computed (two passes: mean, then sum (x - mean)^2),
+# not saved; scale and shift per channel. Argument struct ker_args_t (3.2):
+#   0x00 src, 0x08 dst, 0x10 scale, 0x18 shift, 0x20 mean, 0x28 var (both only advanced here),
+#   0x30 src_scales, 0x38 dst_scales (one float each, broadcast), 0x40 size_t block_size (bytes
+#   of src: rows * C * 4), 0x48 float eps
+# dst = ((x - mean) / sqrt(var + eps) * scale + shift) * src_scale * dst_scale, row by row.
+
+LN_ARGS_SIZE = 0x50
+LN_C = 1000
+
+
+def _lnorm_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    scale = rng.uniform(0.5, 1.5, LN_C).astype(np.float32)
+    shift = rng.uniform(-1, 1, LN_C).astype(np.float32)
+    r.add("scale", scale, guard_end=True)
+    r.add("shift", shift, guard_end=True)
+    outs = []
+    # (rows, generator, eps, src_scale, dst_scale)
+    calls = [(3, lambda n: rng.normal(0, 1, n), 1e-5, 1.0, 1.0),
+             (2, lambda n: rng.uniform(5, 7, n), 1e-3, 2.0, 0.75),
+             (1, lambda n: rng.normal(0, 1e-3, n), 1e-2, 1.0, 1.0)]
+    for j, (rows, gen, eps, ss, ds) in enumerate(calls):
+        a, s, d = f"args{j}", f"src{j}", f"dst{j}"
+        x = gen(rows * LN_C).astype(np.float32).reshape(rows, LN_C)
+        r.add(a, LN_ARGS_SIZE)
+        r.add(s, x, guard_end=True)
+        r.add(d, np.full((rows, LN_C), np.nan, np.float32), guard_end=True)
+        r.add(f"mean{j}", 4 * rows)
+        r.add(f"var{j}", 4 * rows)
+        r.add(f"sscale{j}", np.array([ss], np.float32))
+        r.add(f"dscale{j}", np.array([ds], np.float32))
+        for off, t in [(0x00, s), (0x08, d), (0x10, "scale"), (0x18, "shift"), (0x20, f"mean{j}"),
+                       (0x28, f"var{j}"), (0x30, f"sscale{j}"), (0x38, f"dscale{j}")]:
+            r.pointer(a, off, t)
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<Q", b, 0x40, rows * LN_C * 4)
+        struct.pack_into("<f", b, 0x48, eps)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        x64 = x.astype(np.float64)
+        mu = x64.mean(axis=1, keepdims=True)
+        var = ((x64 - mu) ** 2).mean(axis=1, keepdims=True)
+        inv = 1.0 / np.sqrt(var + np.float64(np.float32(eps)))
+        z = (x64 - mu) * inv
+        ref = (z * scale + shift) * ss * ds
+        # f32: the mean (sum of 1000) is off by ~1e-5 |x|max relative, the variance by ~1e-5
+        rel = 2.0 ** -24 * 8 * (np.abs(x64).max(axis=1, keepdims=True) * inv + np.abs(z) + 1.0)
+        atol = (rel * np.abs(scale) + 2.0 ** -23 * np.abs(shift)) * ss * ds + 1e-30
+        outs.append(Output(d, ref, 0.0, atol))
+    unchanged = [b.name for b in r.buffers if b.name.startswith(("src", "scale", "shift", "mean", "var", "ssc", "dsc"))]
+    return Case(r, outs, unchanged=unchanged,
+                note="three calls: 3 rows N(0,1) eps 1e-5; 2 rows U(5,7) eps 1e-3, scales 2, 0.75; "
+                     "1 row N(0,1e-3) eps 1e-2")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -477,6 +604,13 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
     KernelSpec("softmax_bf16", 44, "jit_softmax_kernel_t", "f95cc542a057aba4",
                "softmax forward bf16 src and dst (f32 math), dense, axis 1000, src/dst scales",
                _softmax_case("bf16")),
+    KernelSpec("brdgmm", 21, "jit_brdgmm_kernel_base_t", "113b1ed5b0171046",
+               "brdgmm f32 (depthwise batch-reduce GEMM) D = relu(bias + sum_b A_b * B_b), M=28 N=64, "
+               "vertical padding per batch element through a jump table",
+               _brdgmm_case),
+    KernelSpec("lnorm", 43, "jit_lnorm_stat_and_data_kernel_t", "031b786cb4b3d97d",
+               "layer norm forward f32, C=1000, statistics computed, scale and shift, src/dst scales",
+               _lnorm_case),
     KernelSpec("conv_fwd", 10, "_jit_avx512_common_conv_fwd_kernel", "7010f35049cb9ade",
                "conv fwd f32, src nchw 3x224x224, 7x7 stride 2 pad 3, Ohwi16o weights, dst nChw16c, "
                "one output row (112 columns) of one 16-oc block",
