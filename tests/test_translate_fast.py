@@ -201,3 +201,19 @@ def test_assemble_errors_unchanged():
         for _ in range(2):          # second time from the line cache
             with pytest.raises(enc.EncodeError, match=frag):
                 enc.assemble(src)
+
+
+def test_kernel_cache_hits_are_private_copies():
+    name, code = _kernels()[0]
+    T.clear_caches()
+    a = T.translate(code, allow_unsupported=True)
+    ref = _result(a)
+    a.lines.clear()
+    a._asm_lines.append("nop")
+    b = T.translate(code, allow_unsupported=True)
+    assert T.KERNEL_CACHE.hits == 1 and _result(b) == ref
+    b.lines[0][1].append("nop")
+    assert _result(T.translate(code, allow_unsupported=True)) == ref
+    # any differing argument is a different kernel
+    c = T.translate(code, allow_unsupported=True, nan_mode="fast")
+    assert T.KERNEL_CACHE.hits == 2 and T.KERNEL_CACHE.misses == 2

@@ -211,6 +211,11 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     ``raw_regions`` maps a start address to (end address, A64 lines): the x86 instructions in
     [start, end) are not lowered; the given SVE is emitted in their place (hand-written SVE
     regions of a JIT). A region clobbers every flag."""
+    kernel_key = KERNEL_CACHE.key(locals())     # whole-kernel cache (end of this file)
+    if kernel_key is not None:
+        hit = KERNEL_CACHE.get(kernel_key)
+        if hit is not None:
+            return hit
     if vl != 512:
         raise BadInput(f"--vl {vl}: only 512-bit SVE (A64FX) is supported in this version")
     if not code:
@@ -318,6 +323,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
         t.arm_code = assemble(t._asm_lines)
     except EncodeError as ex:   # a lowering produced something the encoder rejects: never emit it
         raise TranslateError(f"internal error: encoder rejected generated code: {ex}") from None
+    KERNEL_CACHE.put(kernel_key, t)
     return t
 
 
@@ -737,3 +743,79 @@ def clear_caches() -> None:
     LOWER_CACHE.clear()
     for f in (_flag_effects, _vec_effects, _flag_masks, _vec_masks):
         f.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole-kernel cache (benchmarks/, issue 6). A JIT hands the same kernel over and over; a
+# translate() call whose every argument equals an earlier successful one (the code bytes, base,
+# nan_mode, symbol, raw_regions, ... and the very same tables object) gets a copy of that earlier
+# Translation instead of translating again. The copy's lists are its own; its `program` (the
+# decoded Program) is shared between the copies: treat it as read-only. It is a cache: it is off
+# whenever LOWER_CACHE is (LOWER_CACHE.enabled = False, X2SVE_LOWER_CACHE=0) and
+# clear_caches() empties it; benchmarks report cold numbers with it empty.
+import copy as _copy  # noqa: E402
+
+
+class _KernelCache:
+    MAX_KERNELS = 256
+    MAX_INSNS = 1 << 20          # x86 instructions held in all
+
+    def __init__(self):
+        self.entries: dict = {}
+        self.insns = 0
+        self.hits = self.misses = 0
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.insns = 0
+        self.hits = self.misses = 0
+
+    def key(self, args: dict):
+        """The cache key of one translate() call from its arguments (``locals()`` on entry, so
+        that a new parameter is part of the key without touching this), or None: not cached."""
+        if not LOWER_CACHE.enabled:
+            return None
+        tables = args.get("tables") or default_tables()
+        try:
+            k = tuple((n, bytes(v) if n == "code" else id(tables) if n == "tables" else _freeze(v))
+                      for n, v in sorted(args.items()))
+            hash(k)
+        except TypeError:
+            return None
+        return k, tables
+
+    def get(self, key) -> Optional[Translation]:
+        e = self.entries.get(key[0])
+        if e is None or e[0] is not key[1]:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return _copy_translation(e[1])
+
+    def put(self, key, t: Translation) -> None:
+        if key is None or self.MAX_KERNELS <= 0:
+            return
+        n = len(t.program.insns)
+        if len(self.entries) >= self.MAX_KERNELS or self.insns + n > self.MAX_INSNS:
+            self.clear()
+        self.entries[key[0]] = (key[1], _copy_translation(t))
+        self.insns += n
+
+
+def _copy_translation(t: Translation) -> Translation:
+    c = _copy.copy(t)
+    c.lines = [(i, list(b)) for i, b in t.lines]
+    c.data_lines = {k: list(v) for k, v in t.data_lines.items()}
+    c.setup, c.unsupported, c.outlined = list(t.setup), list(t.unsupported), list(t.outlined)
+    c._asm_lines = list(t._asm_lines)
+    return c
+
+
+KERNEL_CACHE = _KernelCache()
+_clear_unit_caches = clear_caches
+
+
+def clear_caches() -> None:     # noqa: F811 (adds the kernel cache)
+    """Forget everything this module memoises (whole kernels, lowerings, per-instruction effects)."""
+    KERNEL_CACHE.clear()
+    _clear_unit_caches()
