@@ -552,6 +552,61 @@ def _lnorm_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# reorder: jit_uni_reorder_kernel_f32 (records 52, 53), f32 nchw 28x28 planes (0xc40 bytes apart)
+# into channel-innermost layouts; shapes baked in, argument struct tr::call_param_t (3.2):
+#   0x00 in, 0x08 out, 0x10 src_scales, 0x18 dst_scales, 0x20 int32 src_zp, 0x24 int32 dst_zp,
+#   0x28 compensation_scratch                  (these two kernels read only in and out)
+# 52: f32 [2][64][784] -> s8 [2][784][64]: `vpinsrd` gathers 4 channels, `vminps` 127,
+#     `vcvtps2dq` (MXCSR round to nearest even), `vpmovsdb` (saturation), 4-byte `vmovss` stores.
+# 53: f32 [8][16][784] -> bf16 [8][784][16] (C = 128, nChw16c): `vpinsrd` gathers, then the
+#     round-to-nearest-even bf16 emulation (`vfixupimmps` for NaN), 8-byte `vmovsd` stores.
+
+REORD_ARGS_SIZE = 0x30
+REORD_HW = 784
+
+
+def _reorder_s8(x: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        y = np.where(np.isnan(x), 127.0, np.minimum(x, 127.0))
+        y = np.rint(y)
+        y = np.where(y < -2.0 ** 31, -128.0, y)                      # cvt indefinite -> -128
+    return np.clip(y, -128, 127)
+
+
+def _reorder_case(kind: str) -> Callable[[np.random.Generator], Case]:
+    def make(rng: np.random.Generator) -> Case:
+        if kind == "s8":
+            shape = (2, 64, REORD_HW)
+            x = rng.uniform(-200, 200, shape).astype(np.float32)
+            x.reshape(-1)[: 40 * 4:4] = rng.integers(-140, 140, 40) + 0.5       # ties: to even
+        else:
+            shape = (8, 16, REORD_HW)
+            x = (rng.normal(0, 1, shape) * 10.0 ** rng.integers(-5, 6, shape)).astype(np.float32)
+        sp = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 3e38, -3e38, 1e-40, -1e-40, 126.5, 127.5,
+                       -128.5, -127.5, 2.5, -2.5, 1.5], np.float32)
+        pos = rng.choice(x.size, len(sp), replace=False)
+        x.reshape(-1)[pos] = sp
+        r = Request()
+        r.add("args", REORD_ARGS_SIZE)
+        r.add("src", x, guard_end=True)
+        x64 = x.astype(np.float64)
+        if kind == "s8":
+            r.add("dst", np.full((shape[0], REORD_HW, shape[1]), 0x55, np.int8), guard_end=True)
+            ref = _reorder_s8(x64).transpose(0, 2, 1)
+            out = Output("dst", ref, 0.0, 0.0, dtype=np.int8)
+        else:
+            r.add("dst", np.full((shape[0], REORD_HW, shape[1]), 0x7fc1, np.uint16), guard_end=True)
+            ref = _from_bf16(_bf16(x)).astype(np.float64)
+            ref[np.isnan(x64)] = np.nan
+            out = Output("dst", ref.transpose(0, 2, 1), 0.0, 0.0, dtype="bf16")
+        r.pointer("args", 0x00, "src")
+        r.pointer("args", 0x08, "dst")
+        r.call("args")
+        return Case(r, [out], unchanged=["src"], note=f"{x.size} elements incl. specials")
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -611,6 +666,12 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
     KernelSpec("lnorm", 43, "jit_lnorm_stat_and_data_kernel_t", "031b786cb4b3d97d",
                "layer norm forward f32, C=1000, statistics computed, scale and shift, src/dst scales",
                _lnorm_case),
+    KernelSpec("reorder_s8", 52, "jit_uni_reorder_kernel_f32", "d586ba460a70b7b1",
+               "reorder f32 [2][64][28x28] (nchw) -> s8 [2][28x28][64] (nhwc), saturating, round to even",
+               _reorder_case("s8")),
+    KernelSpec("reorder_bf16", 53, "jit_uni_reorder_kernel_f32", "429d5f78b946f870",
+               "reorder f32 [128][28x28] (nchw) -> bf16 nChw16c, round to nearest even",
+               _reorder_case("bf16")),
     KernelSpec("conv_fwd", 10, "_jit_avx512_common_conv_fwd_kernel", "7010f35049cb9ade",
                "conv fwd f32, src nchw 3x224x224, 7x7 stride 2 pad 3, Ohwi16o weights, dst nChw16c, "
                "one output row (112 columns) of one 16-oc block",
