@@ -607,6 +607,62 @@ def _reorder_case(kind: str) -> Callable[[np.random.Generator], Case]:
 
 
 # ---------------------------------------------------------------------------------------------
+# batch norm: jit_bnorm_t (record 47), f32 forward inference (global statistics), nChw16c, 28x28
+# (784 spatial positions a channel block, baked in), scale and shift. Struct call_params_t (3.2):
+#   0x00 N_ithr, 0x08 N_nthr, 0x10 coff_max (channels), 0x18 soff_max (bytes), 0x20 mb_stride_Bc,
+#   0x28 spat_size, 0x30 spat_size_loc, 0x38 S_s, 0x40 S_tail, 0x48 is_cblk_tail,
+#   0x50 float chan_size, 0x54 float eps, 0x58 float one, 0x60 scale, 0x68 shift, 0x70 mean,
+#   0x78 var, 0x80 diff_scale, 0x88 diff_shift, 0x90 src, 0x98 dst, 0xa0 diff_src, 0xa8 diff_dst,
+#   0xb0 rbuf1, 0xb8 rbuf2, 0xc0 ws, 0xc8 barrier
+# dst = (x - mean) * (scale / sqrt(var + eps)) + shift; loops: src/dst offset r10 from 0 while
+# < soff_max (+ mb_stride_Bc after each pass over the channels), channel blocks (16) while
+# < coff_max; a 64-byte aligned dst takes `vmovntps` stores, otherwise `vmovups`.
+
+BN_ARGS_SIZE = 0xd0
+BN_HW = 784
+
+
+def _bnorm_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    outs = []
+    # (N, C, dst misaligned by 4 bytes?, eps)
+    for j, (n, c, mis, eps) in enumerate([(2, 32, False, 1e-5), (1, 48, True, 0.1)]):
+        a, s, d = f"args{j}", f"src{j}", f"dst{j}"
+        x = rng.normal(0.5, 2.0, (n, c // 16, BN_HW, 16)).astype(np.float32)
+        mean = rng.uniform(-1, 1, c).astype(np.float32)
+        var = rng.uniform(0.01, 4, c).astype(np.float32)
+        scale = rng.uniform(-2, 2, c).astype(np.float32)
+        shift = rng.uniform(-1, 1, c).astype(np.float32)
+        r.add(a, BN_ARGS_SIZE)
+        r.add(s, x, guard_end=True)
+        r.add(d, np.full(x.size + (1 if mis else 0), np.nan, np.float32), guard_end=not mis)
+        for nm, v in (("mean", mean), ("var", var), ("scale", scale), ("shift", shift)):
+            r.add(f"{nm}{j}", v, guard_end=True)
+        for off, t in ((0x60, f"scale{j}"), (0x68, f"shift{j}"), (0x70, f"mean{j}"), (0x78, f"var{j}"),
+                       (0x90, s)):
+            r.pointer(a, off, t)
+        r.pointer(a, 0x98, d, 4 if mis else 0)
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<QQQQ", b, 0x08, 1, c, x.nbytes, 0)      # N_nthr, coff_max, soff_max, mb_stride_Bc
+        struct.pack_into("<QQ", b, 0x28, BN_HW, BN_HW)
+        struct.pack_into("<fff", b, 0x50, float(n * BN_HW), eps, 1.0)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        cs = lambda v: v.astype(np.float64).reshape(c // 16, 1, 16)
+        inv = cs(scale) / np.sqrt(cs(var) + np.float64(np.float32(eps)))
+        zc = x.astype(np.float64) - cs(mean)
+        ref = zc * inv + cs(shift)
+        atol = 4 * 2.0 ** -24 * (np.abs(zc * inv) + np.abs(cs(shift))) + 1e-30
+        if mis:      # dst starts 4 bytes into its buffer: compare from there
+            ref = np.concatenate([[np.nan], ref.reshape(-1)])
+            atol = np.concatenate([[0.0], np.broadcast_to(atol, x.shape).reshape(-1)])
+        outs.append(Output(d, ref, 0.0, atol))
+    unchanged = [b.name for b in r.buffers if b.name.startswith(("src", "mean", "var", "scale", "shift"))]
+    return Case(r, outs, unchanged=unchanged,
+                note="two calls: N=2 C=32 (aligned dst: vmovntps), N=1 C=48 (dst 4 bytes off: vmovups)")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -672,6 +728,9 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
     KernelSpec("reorder_bf16", 53, "jit_uni_reorder_kernel_f32", "429d5f78b946f870",
                "reorder f32 [128][28x28] (nchw) -> bf16 nChw16c, round to nearest even",
                _reorder_case("bf16")),
+    KernelSpec("bnorm", 47, "jit_bnorm_t", "589257b192906815",
+               "batch norm forward inference f32 (global stats), nChw16c 28x28, scale and shift",
+               _bnorm_case),
     KernelSpec("conv_fwd", 10, "_jit_avx512_common_conv_fwd_kernel", "7010f35049cb9ade",
                "conv fwd f32, src nchw 3x224x224, 7x7 stride 2 pad 3, Ohwi16o weights, dst nChw16c, "
                "one output row (112 columns) of one 16-oc block",
