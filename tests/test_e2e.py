@@ -1,5 +1,6 @@
 """Issue 3, end to end: real oneDNN AVX-512 kernels (eltwise exp/gelu_erf/tanh, max/avg pooling,
-brgemm), called through their real argument structs. The x86 code runs natively (this host's
+brgemm, conv fwd, softmax/logsoftmax/bf16 softmax, brdgmm (jump table), layer norm, batch norm,
+reorders to s8 and bf16), called through their real argument structs. The x86 code runs natively (this host's
 AVX-512) and must match numpy; the translated SVE code, called through its AAPCS64 `symbol` entry
 under qemu-aarch64 (-cpu max,sve512=on), must match the native run bit for bit (exact NaN mode)
 and numpy within the op's tolerance. translator/e2e/KERNELS.md documents the kernels.
