@@ -13,7 +13,7 @@ from typing import Optional
 import iced_x86
 
 from .decode import DecodeError
-from .decode.core import format_bytes
+from .decode.core import format_bytes, gc_paused
 from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
@@ -202,6 +202,7 @@ def _label(a: int) -> str:
     return f".L_{a:x}"
 
 
+@gc_paused()     # a translation allocates ~100 objects per instruction, nearly all acyclic
 def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear: bool = False,
               allow_unsupported: bool = False, symbol: Optional[str] = None,
               nan_mode: str = "exact", tables=None,
