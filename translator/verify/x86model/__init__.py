@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, gather, gpr, masks, system, vector
+from . import ext, ext2, ext4, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -30,6 +30,8 @@ HANDLERS.update(masks.HANDLERS)
 for _m, _f in ext.HANDLERS.items():        # extensions never replace a handler defined above
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext2.HANDLERS.items():
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext4.HANDLERS.items():       # bf16 / f16 / fp conversions (ext4.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in system.HANDLERS.items():     # ldmxcsr/stmxcsr (system.py)
     HANDLERS.setdefault(_m, _f)
