@@ -759,7 +759,7 @@ import copy as _copy  # noqa: E402
 
 class _KernelCache:
     MAX_KERNELS = 256
-    MAX_INSNS = 1 << 20          # x86 instructions held in all
+    MAX_INSNS = 1 << 17          # x86 instructions held in all (~0.7 KiB each: ~90 MiB at most)
 
     def __init__(self):
         self.entries: dict = {}
