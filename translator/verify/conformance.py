@@ -69,6 +69,9 @@ BOCHS_KNOWN_BUGS = {
     "vpbroadcastb": "bochs masked VPBROADCASTB zmm{k}, m8 ignores the mask bits (BOCHS.md); "
                     "native AVX-512 hardware agrees with the model",
 }
+# EVEX gathers raise #UD under our bochs runner (BOCHS.md); native AVX-512 agrees with the model
+for _g in ("vgatherdps", "vgatherdpd", "vpgatherdd", "vpgatherdq"):
+    BOCHS_KNOWN_BUGS[_g] = "EVEX gathers raise #UD under bochs 2.7 here (BOCHS.md); native hardware agrees with the model"
 
 FLAGS_COMPARED = 0x0CD5          # CF PF AF ZF SF DF OF
 MXCSR_STATUS = 0x003F
@@ -333,6 +336,7 @@ def run_cases(cases: list[Case], executors: Executors, forms_order: list[str] | 
         name, why = executors.choose(c.insn)
         if name is None:
             _note(row, why)
+            row.skipped += 1
             continue
         models[i] = m
         chosen[name].append(i)
