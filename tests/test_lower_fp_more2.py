@@ -69,7 +69,7 @@ def edge_state(rng, i: int):
 
 
 def test_entries_present():
-    assert {"vcvtneps2bf16", "vcvtph2ps", "vcvtps2ph"} <= set(_entries())
+    assert {"vcvtneps2bf16", "vcvtph2ps", "vcvtps2ph", "vgetexpps"} <= set(_entries())
 
 
 @pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn and the encoder")
@@ -103,6 +103,11 @@ vcvtps2ph xmm1{k1}{z}, xmm2, 3
 vcvtps2ph qword ptr [rax]{k1}, xmm2, 9
 vcvtps2ph ymmword ptr [rax], zmm2, 0xa
 vcvtps2ph ymm1, zmm2, {sae}, 1
+vgetexpps zmm1, zmm2
+vgetexpps zmm2{k1}{z}, zmm2
+vgetexpps xmm1{k1}, xmmword ptr [rax]
+vgetexpps ymm1{k1}{z}, dword ptr [rax]{1to8}
+vgetexpps zmm1, zmm2, {sae}
 """.strip().splitlines()
 
 

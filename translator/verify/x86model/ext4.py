@@ -129,3 +129,53 @@ def cvtps2ph(mc: Machine) -> None:
 
 HANDLERS["vcvtph2ps"] = cvtph2ps
 HANDLERS["vcvtps2ph"] = cvtps2ph
+
+
+# ---- vgetexpps / vgetexppd ---------------------------------------------------------------------
+
+def getexp(x: np.ndarray, F: fp.Fmt, env: fp.FpEnv, act: np.ndarray) -> tuple[np.ndarray, int]:
+    """SDM GetExp: NaN -> QNaN(src); +-0 (and denormals under DAZ) -> -Inf; +-Inf -> +Inf;
+    else floor(log2|x|) as a float (denormals normalised). IE for SNaN, DE for a denormal."""
+    out = np.zeros(len(x), F.utype)
+    flags = 0
+    fb = F.p - 1
+    for i, b in enumerate(int(v) for v in x):
+        if fp.is_nan(b, F):
+            if fp.is_snan(b, F) and act[i]:
+                flags |= fp.IE
+            out[i] = b | F.qbit
+            continue
+        a = b & F.abs_mask
+        if fp.is_denormal(b, F):
+            if env.daz:
+                a = 0
+            elif act[i]:
+                flags |= fp.DE
+        if a == 0:
+            out[i] = F.sign | F.inf
+            continue
+        if a == F.inf:
+            out[i] = F.inf
+            continue
+        e = (a >> fb) - F.bias if a >> fb else a.bit_length() - 1 - fb + F.emin
+        r, _ = fp.x_cvt_i2f(e, F, env)
+        out[i] = r
+    return out, flags
+
+
+def getexp_packed(mc: Machine, t: str) -> None:
+    dst, src = mc.insn.ops
+    F = fp.F32 if t == "s" else fp.F64
+    es = F.bits // 8
+    n = dst.bits // 8 // es
+    env = vector.fpenv(mc)
+    act = mc.kmask(n)
+    a = np.ones(n, bool) if act is None else act
+    x = mc.load_vec(src, F.utype, n, act)
+    r, fl = getexp(x, F, env, a)
+    vector.raise_fp(mc, env, fl)
+    mc.writeback(dst, r)
+
+
+HANDLERS["vgetexpps"] = lambda mc: getexp_packed(mc, "s")
+HANDLERS["vgetexppd"] = lambda mc: getexp_packed(mc, "d")
