@@ -54,6 +54,8 @@ def operand_kind(op) -> str:
     return operand_shape(op)
 
 
+_K_LABEL, _K_T, _K_PT, _K_PH, _K_XT, _K_WT = (re.compile(p) for p in (
+    r"L\d*", r"t\d+", r"pt\d+", r"ph\d+", r"xt\d+", r"wt\d+"))
 _PH = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}")
 
 
@@ -310,27 +312,27 @@ class _Lowering:
             return f"x{X_CTX}"
         if key == "rsp":
             return f"x{self.rm.x_of(4)}"
-        if re.fullmatch(r"L\d*", key):
+        if _K_LABEL.fullmatch(key):
             if key not in self._cache:
                 self._cache[key] = self.label()
             return self._cache[key]
-        if re.fullmatch(r"t\d+", key):
+        if _K_T.fullmatch(key):
             if key not in self._cache:
                 self._cache[key] = self.ztemp()
             return self._cache[key]
-        if re.fullmatch(r"pt\d+", key):
+        if _K_PT.fullmatch(key):
             if key not in self._cache:
                 self._cache[key] = self.ptemp(low=True)
             return self._cache[key]
-        if re.fullmatch(r"ph\d+", key):
+        if _K_PH.fullmatch(key):
             if key not in self._cache:
                 self._cache[key] = self.ptemp(low=False)
             return self._cache[key]
-        if re.fullmatch(r"xt\d+", key):
+        if _K_XT.fullmatch(key):
             if key not in self._cache:
                 self._cache[key] = self.xtemp()
             return self._cache[key]
-        if re.fullmatch(r"wt\d+", key):
+        if _K_WT.fullmatch(key):
             return "w" + self.resolve("x" + key[1:], None)[1:]
         if key == "calc":              # {calc:EXPR}: EXPR over the rule-test names (immediates by value)
             env = dict(self.vars)
