@@ -1,6 +1,6 @@
 """Lowering of mapping_tables/int_more.yaml (VNNI dot products, vpternlog, integer compares into
-opmasks, pabs, multiplies, psadbw) checked end to end (x86 model vs the SVE translation in
-unicorn): every form of every mnemonic, every vpternlog immediate 0..255, the vpcmp predicates,
+opmasks, pabs, multiplies, psadbw, min/max, variable shifts, rotates) checked end to end (x86 model vs the SVE translation in
+unicorn): every form of every mnemonic, every vpternlog and rotate immediate 0..255, the vpcmp predicates,
 saturation edges of vpdpbusds / vpdpwssds; and the model handlers of ``x86model/ext3.py`` against
 this host's CPU (AVX-512 hosts only).
 
@@ -43,7 +43,8 @@ def _harness(vl: int = 512):
 def test_int_more_has_entries():
     ms = _mnemonics()
     for m in ("vpdpbusd", "vpdpbusds", "vpdpwssd", "vpdpwssds", "vpternlogd", "vpternlogq",
-              "vpcmpub", "vpcmpd", "vpcmpeqb", "vpabsb", "vpmullw", "vptestmb"):
+              "vpcmpub", "vpcmpd", "vpcmpeqb", "vpabsb", "vpmullw", "vptestmb", "vpminub", "vpmaxsq",
+              "vpsllvw", "vpsravq", "vprold", "vprorvq"):
         assert m in ms
 
 
@@ -82,6 +83,21 @@ TERNLOG_SHAPES = ["vpternlogd zmm1, zmm2, zmm3, {i}", "vpternlogq zmm1{{k1}}, zm
 @pytest.mark.skipif(not (HAVE_AS and HAVE_ARM), reason="needs GNU as and unicorn")
 @pytest.mark.parametrize("shape", TERNLOG_SHAPES)
 def test_ternlog_every_immediate(shape):
+    bad = []
+    for i in range(256):
+        r = _run_text(shape.format(i=i), 8)
+        if r.skipped or r.mismatches:
+            bad.append((i, r.skipped, r.failures[:1]))
+    assert not bad, bad
+
+
+ROT_SHAPES = ["vprold zmm1, zmm2, {i}", "vprorq zmm1{{k1}}, zmm2, {i}", "vprolq ymm1{{k1}}{{z}}, ymmword ptr [rax], {i}",
+              "vprord xmm1, dword ptr [rax]{{1to4}}, {i}"]
+
+
+@pytest.mark.skipif(not (HAVE_AS and HAVE_ARM), reason="needs GNU as and unicorn")
+@pytest.mark.parametrize("shape", ROT_SHAPES)
+def test_rotate_every_immediate(shape):
     bad = []
     for i in range(256):
         r = _run_text(shape.format(i=i), 8)
@@ -200,6 +216,14 @@ vprolvd zmm1, zmm2, zmm3
 vprorvd zmm1{k1}, zmm2, zmm3
 vprolvq zmm1, zmm2, zmm3
 vprorvq ymm1{k1}{z}, ymm2, ymm3
+vpminub zmm1{k1}, zmm2, zmm3
+vpmaxsq zmm1, zmm2, qword ptr [rax]{1to8}
+vpminuq ymm1{k1}{z}, ymm2, ymm3
+pminsb xmm1, xmm2
+pmaxuw xmm1, xmmword ptr [rax]
+vpsllvw zmm1, zmm2, zmm3
+vpsravq zmm1{k1}, zmm2, zmm3
+vpsrlvd ymm1, ymm2, ymm3
 """.strip().splitlines()
 
 
