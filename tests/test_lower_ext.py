@@ -250,22 +250,20 @@ def _native_compare(form_text, insn, s, nat, note):
     assert mod.mem == nat.mem, f"{where}: memory differs"
 
 
-@pytest.fixture(scope="module")
-def native_runner():
-    r = _native.NativeRunner()
-    yield r
-    r.close()
-
 
 @pytest.mark.skipif(not (HAVE_NATIVE and HAVE_AS), reason="needs an AVX-512 host and GNU as")
 @pytest.mark.parametrize("form", NATIVE_FORMS)
 def test_model_native(form, native_runner):
+    check_model_native(form, native_runner, 0x5A5A)
+
+
+def check_model_native(form: str, runner, salt: int, n: int = N) -> None:
+    """The model against this CPU on ``n`` random states of one instruction."""
     code = asm(form)
     insn = decode_one(code)
-    rng = random.Random(zlib.crc32(form.encode()) ^ 0x5A5A)
-    states = [rand_state(rng) for _ in range(N)]
-    outs = native_runner.run_many(code, states)
-    for j, (s, o) in enumerate(zip(states, outs)):
+    rng = random.Random(zlib.crc32(form.encode()) ^ salt)
+    states = [rand_state(rng) for _ in range(n)]
+    for j, (s, o) in enumerate(zip(states, runner.run_many(code, states))):
         _native_compare(form, insn, s, o, f"state {j}, mxcsr {s.mxcsr:#x}")
 
 

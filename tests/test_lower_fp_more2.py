@@ -111,13 +111,6 @@ vgetexpps zmm1, zmm2, {sae}
 """.strip().splitlines()
 
 
-@pytest.fixture(scope="module")
-def native_runner():
-    from translator.oracles import native as _native
-    r = _native.NativeRunner()
-    yield r
-    r.close()
-
 
 @pytest.mark.skipif(not (HAVE_NATIVE and HAVE_AS), reason="needs an AVX-512 host and GNU as")
 @pytest.mark.parametrize("form", FORMS)

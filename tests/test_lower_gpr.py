@@ -24,6 +24,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from test_x86_model_util import asm  # noqa: E402
 from translator.decode import decode_one  # noqa: E402
 from translator.ir import Insn  # noqa: E402
 from translator.lower import Unsupported, default_tables, lower_snippet  # noqa: E402
@@ -55,22 +56,12 @@ def runner():
     return _RUNNER[0]
 
 
-def asm_x86(text: str) -> bytes:
-    with tempfile.TemporaryDirectory() as d:
-        s, o, b = (os.path.join(d, n) for n in ("a.s", "a.o", "a.bin"))
-        with open(s, "w") as f:
-            f.write(".intel_syntax noprefix\n" + text + "\n")
-        subprocess.run(["as", "--64", "-o", o, s], check=True, capture_output=True)
-        subprocess.run(["objcopy", "-O", "binary", "-j", ".text", o, b], check=True)
-        return open(b, "rb").read()
-
-
 _X_CACHE: dict = {}
 
 
 def X(text: str, address: int = 0x401000) -> Insn:
     if text not in _X_CACHE:
-        _X_CACHE[text] = asm_x86(text)
+        _X_CACHE[text] = asm(text)
     return decode_one(_X_CACHE[text], address)
 
 

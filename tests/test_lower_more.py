@@ -10,14 +10,13 @@ import os
 import random
 import re
 import sys
-import zlib
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from test_x86_model_util import HAVE_AS, asm, rand_state  # noqa: E402
-from test_lower_ext import HAVE_ARM, HAVE_NATIVE, _native_compare, check_form  # noqa: E402
+from test_lower_ext import HAVE_ARM, HAVE_NATIVE, _native_compare, check_form, check_model_native  # noqa: E402
 
 from translator.decode import decode_one  # noqa: E402
 from translator.lower import Unsupported  # noqa: E402
@@ -200,24 +199,11 @@ vfixupimmps zmm5{k2}, zmm5, zmm5, 0x5a
 """.strip().splitlines()
 
 
-@pytest.fixture(scope="module")
-def native_runner():
-    from translator.oracles import native as _native
-    r = _native.NativeRunner()
-    yield r
-    r.close()
-
 
 @pytest.mark.skipif(not (HAVE_NATIVE and HAVE_AS), reason="needs an AVX-512 host and GNU as")
 @pytest.mark.parametrize("form", NATIVE_FORMS)
 def test_model_native(form, native_runner):
-    code = asm(form)
-    insn = decode_one(code)
-    rng = random.Random(zlib.crc32(form.encode()) ^ 0x5A5A)
-    states = [rand_state(rng) for _ in range(N)]
-    outs = native_runner.run_many(code, states)
-    for j, (s, o) in enumerate(zip(states, outs)):
-        _native_compare(form, insn, s, o, f"state {j}, mxcsr {s.mxcsr:#x}")
+    check_model_native(form, native_runner, 0x5A5A, N)
 
 
 @pytest.mark.skipif(not (HAVE_NATIVE and HAVE_AS), reason="needs an AVX-512 host and GNU as")

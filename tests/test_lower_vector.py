@@ -23,6 +23,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from test_x86_model_util import asm  # noqa: E402
 from translator.decode import decode_one  # noqa: E402
 from translator.ir import Insn  # noqa: E402
 from translator.lower import Engine, RegMap, UnitContext, default_tables, lower_snippet  # noqa: E402
@@ -49,18 +50,8 @@ def runner(vl: int = 512):
     return _RUNNER[vl]
 
 
-def asm_x86(text: str) -> bytes:
-    with tempfile.TemporaryDirectory() as d:
-        s, o, b = (os.path.join(d, n) for n in ("a.s", "a.o", "a.bin"))
-        with open(s, "w") as f:
-            f.write(".intel_syntax noprefix\n" + text + "\n")
-        subprocess.run(["as", "--64", "-o", o, s], check=True, capture_output=True)
-        subprocess.run(["objcopy", "-O", "binary", "-j", ".text", o, b], check=True)
-        return open(b, "rb").read()
-
-
 def X(text: str) -> Insn:
-    return decode_one(asm_x86(text))
+    return decode_one(asm(text))
 
 
 def my_entries():
