@@ -264,18 +264,16 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     states: dict[int, dict] = {}      # flag state assumed at each instruction
     unsupported = []
 
-    def lower_all() -> dict[int, dict]:
+    def lower_all() -> None:
         unsupported.clear()
         outlined.clear()
         t.lines = []
-        seen: dict[int, dict] = {}
         cur: dict = {}
         prev_falls = False
         for insn in order:
             a = insn.address
             if a in labels or not prev_falls:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
-            seen[a] = cur
             # UnitContext(flags_live_out=live[a], label_of=_safe(label_of), free_z=dead after a, ...),
             # shared between instructions with the same liveness (see "Lowering cache" below)
             ctx = lowering.context(a, live, vlive, label_of, counter, outlined)
@@ -307,7 +305,6 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                         _meet_into(states, tgt, cur)
             if prev_falls and insn.next_address in labels:
                 _meet_into(states, insn.next_address, cur)
-        return seen
 
     for _ in range(4):
         before = {k: dict(v) for k, v in states.items()}

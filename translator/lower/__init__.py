@@ -37,7 +37,6 @@ class Snippet:
 
 def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dict[int, str]]:
     """For each k register: the layout most reads want, and the finest layout any access needs."""
-    from .engine import operand_kind  # noqa: F401
     from ..ir import KReg
     votes: dict[int, dict[str, int]] = {}
     finest: dict[int, str] = {}

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from ..ir import Gpr, Imm, Insn, KReg, Mem, Vec, operand_shape
 from . import flags as fl
 from .address import Addresser, AddressError, add_imm, mov_imm
-from .regmap import LAYOUT_BYTES, SCRATCH_GPR, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_TEMPS, RegAllocError, RegMap
+from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_TEMPS, RegAllocError, RegMap
 from .tables import Entry, Rule, Tables
 
 SIZE_OF = {"b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
@@ -129,7 +129,6 @@ class _Lowering:
             if p not in self._used_p and p != self.rm.p_all and p not in self.rm.p_width.values():
                 self._used_p.add(p)
                 base = self.xtemp()
-                slot = SCRATCH_PSPILL // (self.rm.vl // 64) // 8  # keep in range below
                 self.pre[:0] = [f"add {base}, x{X_CTX}, #{SCRATCH_PSPILL}", f"str p{p}, [{base}, #{p}, mul vl]"]
                 self.final.append(f"ldr p{p}, [{base}, #{p}, mul vl]")
                 return f"p{p}"
@@ -623,7 +622,7 @@ class Engine:
             t = lo.xtemp()
             lines = [f"mrs {t}, nzcv"] + lines + [f"msr nzcv, {t}"]
         lines = _peephole(lines, f"p{self.rm.p_all}")
-        flags_out = dict(flags_in) if keep_nzcv else self._flags_after(lo, entry, rule, flags_in, lines)
+        flags_out = dict(flags_in) if keep_nzcv else self._flags_after(lo, entry, rule, flags_in)
         return lines, flags_out
 
     # ---- shared steps ---------------------------------------------------------------------
@@ -693,7 +692,7 @@ class Engine:
                 + ([f"orr {new}, {new}, #{RMODE[mode] << 22:#x}"] if RMODE[mode] else [])
                 + [f"msr fpcr, {new}"] + body + [f"msr fpcr, {save}"])
 
-    def _flags_after(self, lo: _Lowering, entry: Entry, rule: Rule, flags_in: dict, lines) -> dict:
+    def _flags_after(self, lo: _Lowering, entry: Entry, rule: Rule, flags_in: dict) -> dict:
         spec = rule.flags if rule.flags is not None else entry.flags
         if spec is not None:
             conditional = any("{s}" in s for s in rule.sve)

@@ -52,11 +52,6 @@ class RegAllocError(Exception):
     """Raised when the register model cannot hold a unit (reported as unsupported)."""
 
 
-def _mask_element_size(insn: Insn) -> int:
-    """Element size (bytes) of the operation that reads its write-mask."""
-    return insn.meta.get("esize", 4)
-
-
 @dataclass
 class RegMap:
     """The register assignment for one unit. Built by ``RegMap.for_unit``."""

@@ -6,7 +6,6 @@ sets that entries share through ``use:``. Every problem is reported as ``TableEr
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -129,7 +128,6 @@ def _load_file(path: Path) -> dict:
     return data
 
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::[^}]*)?\}")
 
 
 def _parse_rules(raw: Any, path: str, line: int) -> list[Rule]:
@@ -258,10 +256,6 @@ def load_tables(directory: Path | str | None = None) -> Tables:
             masking = set(raw.get("masking") or ["none"])
             if masking - MASKINGS:
                 raise _fail(path, line, f"entry {name!r}: masking must be among {sorted(MASKINGS)}")
-            for rule in rules:
-                for s in rule.sve:
-                    for ph in _PLACEHOLDER.findall(s):
-                        pass
             mnems = list(raw.get("mnemonics") or [name])
             e = Entry(name=name, mnemonics=mnems, operands=operands, rules=rules,
                       where=f"{path}:{line}", T=T, args=args, nan=nan, flags=flags,
