@@ -32,15 +32,17 @@ _F32 = dict(sign=1 << 31, exp=0x7F800000, man=0x7FFFFF, quiet=0x400000, one=0x3F
 _F64 = dict(sign=1 << 63, exp=0x7FF0000000000000, man=(1 << 52) - 1, quiet=1 << 51,
             one=0x3FF0000000000000, max=0x7FEFFFFFFFFFFFFF, min=0x0010000000000000, bias=1023,
             mbits=52, dnan=0xFFF8000000000000, dt=np.uint64)
+_F16 = dict(sign=1 << 15, exp=0x7C00, man=0x3FF, quiet=0x200, one=0x3C00, max=0x7BFF, min=0x0400,
+            bias=15, mbits=10, dnan=0xFE00, dt=np.uint16)      # AVX512-FP16 entries (verify: {lanes: h})
 N_CAT = 16
 
 
 def fp_lanes(rng: np.random.Generator, n: int, width: int = 32) -> np.ndarray:
     """n random lanes (uint32 or uint64 bit patterns) drawn from the edge-rich mix."""
-    c = _F32 if width == 32 else _F64
+    c = {16: _F16, 32: _F32, 64: _F64}[width]
     dt = c["dt"]
     raw = rng.integers(0, 1 << 63, n, dtype=np.uint64) ^ (rng.integers(0, 2, n, dtype=np.uint64) << np.uint64(63))
-    out = (raw >> np.uint64(32)).astype(np.uint32) if width == 32 else raw.copy()   # random bits
+    out = (raw >> np.uint64(64 - width)).astype(dt) if width < 64 else raw.copy()   # random bits
     cat = rng.integers(0, N_CAT, n)
     SIGN, EXP, MAN, QUIET = dt(c["sign"]), dt(c["exp"]), dt(c["man"]), dt(c["quiet"])
     for i in range(N_CAT):
@@ -69,7 +71,7 @@ def fp_lanes(rng: np.random.Generator, n: int, width: int = 32) -> np.ndarray:
         elif i == 7:                                    # ±1.0
             v = sign | dt(c["one"])
         elif i == 8:                                    # small integers as floats
-            v = rng.integers(-8, 9, m).astype(np.float32 if width == 32 else np.float64).view(dt)
+            v = rng.integers(-8, 9, m).astype({16: np.float16, 32: np.float32, 64: np.float64}[width]).view(dt)
         elif i == 9:                                    # integer patterns
             v = np.array([0, 1, 2, 3, 7, 16, 1 << (width - 1), (1 << (width - 1)) - 1, (1 << width) - 1, 0xFF],
                          dtype=dt)[rng.integers(0, 10, m)]
@@ -122,8 +124,8 @@ def random_states(rng: np.random.Generator, n: int, kind=None, fp: bool = False)
     # Lanes come from pools (regenerated per call) sliced at random lane-aligned offsets: much
     # cheaper than fresh lanes for every byte, and each state still sees independent mixes.
     pool_bytes = min(max(n * 1024, 1 << 16), 1 << 20)
-    if kind in ("s", "d"):
-        width = 32 if kind == "s" else 64
+    if kind in ("h", "s", "d"):
+        width = {"h": 16, "s": 32, "d": 64}[kind]
         pools = [(fp_lanes(rng, pool_bytes * 8 // width, width).tobytes(), width // 8)]
     else:
         pools = [(fp_lanes(rng, pool_bytes // 4, 32).tobytes(), 4),
@@ -192,14 +194,18 @@ def place_memory(state: X86State, insn: Insn, r, align: int = 1) -> None:
 
 
 def lane_kind(entry) -> str | None:
-    """The lane width states should favour for an entry: "s", "d" or None."""
+    """The lane width states should favour for an entry: "s", "d", "h" (``verify: {lanes: h}``,
+    the FP16 entries) or None."""
+    lanes = (getattr(entry, "verify", None) or {}).get("lanes")
+    if lanes in ("h", "s", "d"):
+        return lanes
     T = getattr(entry, "T", None)
     return T if T in ("s", "d") else None
 
 
 def is_fp(entry) -> bool:
     """Whether an entry computes in floating point (then MXCSR.RC is varied)."""
-    if getattr(entry, "nan", None):
+    if getattr(entry, "nan", None) or (getattr(entry, "verify", None) or {}).get("lanes") == "h":
         return True
     return any(m.endswith(("ps", "pd", "ss", "sd")) and not m.startswith(("vmov", "mov", "vbroadcast"))
                for m in entry.mnemonics)
