@@ -17,6 +17,7 @@ from .decode.core import format_bytes, gc_paused
 from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
+from .lower.borrow import BorrowPlan, plan_borrows
 from .lower.indirect import lower_indirect_jump
 from .lower.regmap import SCRATCH_MXCSR, X_CTX
 from .lower.system import check_constant_mxcsr
@@ -263,6 +264,8 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     outlined: list[str] = []
     states: dict[int, dict] = {}      # flag state assumed at each instruction
     unsupported = []
+    plan = BorrowPlan()               # registers borrowed over runs (lower/borrow.py)
+    vlive_eff = vlive
 
     def lower_all() -> None:
         unsupported.clear()
@@ -276,7 +279,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
             # UnitContext(flags_live_out=live[a], label_of=_safe(label_of), free_z=dead after a, ...),
             # shared between instructions with the same liveness (see "Lowering cache" below)
-            ctx = lowering.context(a, live, vlive, label_of, counter, outlined)
+            ctx = lowering.context(a, live, vlive_eff, label_of, counter, outlined)
             reg = region_of(a) if regions else None
             try:
                 check_constant_mxcsr(insn, prog)      # system.yaml: DAZ/FTZ constants unsupported
@@ -291,6 +294,8 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                     body = lower_indirect_jump(insn, prog.indirect[a], rm, _safe(label_of), outlined)
                 else:
                     body, cur = lowering.lower(insn, ctx, cur)
+                    if plan and (a in plan.pre or a in plan.post):
+                        body = plan.pre.get(a, []) + body + plan.post.get(a, [])
             except Unsupported as ex:
                 unsupported.append((a, insn.raw, insn.text, ex.reason))
                 body, cur = [f"brk #{min(len(unsupported), 0xffff):#x}"], {}
@@ -306,11 +311,21 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
             if prev_falls and insn.next_address in labels:
                 _meet_into(states, insn.next_address, cur)
 
-    for _ in range(4):
-        before = {k: dict(v) for k, v in states.items()}
-        lower_all()
-        if states == before:
+    def converge() -> None:
+        for _ in range(4):
+            before = {k: dict(v) for k, v in states.items()}
+            lower_all()
+            if states == before:
+                break
+    converge()
+    for _ in range(3):      # borrow registers where instructions spill (lower/borrow.py)
+        runs = plan.runs
+        plan_borrows(order, {i.address: b for i, b in t.lines if i is not None}, vlive,
+                     _vec_touched, labels, vl, plan)
+        if plan.runs == runs:
             break
+        vlive_eff = {a: (v - plan.dead[a]) if a in plan.dead else v for a, v in vlive.items()}
+        converge()
     t.unsupported = list(unsupported)
     if unsupported and not allow_unsupported:
         raise UnsupportedError(t.unsupported, prog.base)
@@ -658,6 +673,18 @@ def _flag_masks(raw: bytes) -> tuple[int, int]:
 def _vec_masks(raw: bytes) -> tuple[int, int]:
     rd, kill = _vec_effects(raw)
     return sum(1 << z for z in rd), sum(1 << z for z in kill)
+
+
+_ALL_Z = frozenset(range(32))
+
+
+def _vec_touched(insn: Insn) -> frozenset:
+    """The z registers an instruction reads or writes (all of them for vzeroupper/vzeroall)."""
+    if insn.mnemonic.startswith("vzero"):
+        return _ALL_Z
+    r, k = _vec_masks(insn.raw)
+    m = r | k
+    return frozenset(z for z in range(32) if m >> z & 1)
 
 
 def unit_liveness(p: Program, order: list[Insn]) -> tuple[dict[int, frozenset], dict[int, frozenset]]:

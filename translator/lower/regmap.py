@@ -7,7 +7,8 @@ GPRs (fixed, chosen so that System V argument registers land on AAPCS64 ones):
 
 x16, x17, x19..x24 are translator temporaries; x28 points at the private scratch area
 (spills, predicate/GPR transfers); x29/x30 keep their AAPCS64 roles. RFLAGS live in NZCV
-(see ``flags.py``), MXCSR.RC in FPCR.RMode.
+(see ``flags.py``), but for PF: its low byte source lives in x27 (``X_PF``), which nothing
+else writes. MXCSR.RC lives in FPCR.RMode.
 
 Vectors: zmmN is zN; xmm/ymm are the low 128/256 bits with the bits above zeroed as VEX/EVEX
 require. Temporaries are zmm registers the unit never uses, or spilled ones.
@@ -35,6 +36,7 @@ GPR_TO_X = {"rdi": 0, "rsi": 1, "rdx": 2, "rcx": 3, "r8": 4, "r9": 5, "rax": 6, 
 X_OF_INDEX = [GPR_TO_X[n] for n in GPR64]          # x86 register number -> x register
 X_TEMPS = (16, 17, 19, 20, 21, 22, 23, 24)
 X_CTX = 28                                          # scratch area pointer
+X_PF = 27                                           # PF: even parity of the low byte (flags.py)
 LAYOUT_BYTES = {"b": 1, "h": 2, "s": 4, "d": 8}
 SIZE_LETTER = {1: "b", 2: "h", 4: "s", 8: "d"}
 
@@ -45,6 +47,7 @@ SCRATCH_MXCSR = 64       # 4 bytes: the x86 MXCSR XOR MXCSR_DEFAULT (mapping_tab
                          # (verify, JIT callers) thus holds the power-on 0x1F80.
 MXCSR_DEFAULT = 0x1F80
 SCRATCH_ZSPILL = 256     # z spill slots (VL bytes each)
+SCRATCH_ZBORROW = 2048   # z registers borrowed over a run of instructions (translate.py, 4 slots)
 SCRATCH_PSPILL = 4096    # p spill slots
 
 

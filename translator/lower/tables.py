@@ -16,7 +16,7 @@ TABLE_DIR = Path(__file__).resolve().parents[2] / "mapping_tables"
 
 ENTRY_KEYS = {"doc", "mnemonics", "operands", "T", "use", "args", "rules", "nan", "flags",
               "undefined_flags", "clobbers", "masking", "rw", "verify", "approx", "cond",
-              "escape", "reads_flags", "atomic"}
+              "escape", "reads_flags", "atomic", "pf"}
 RULE_KEYS = {"when", "test", "sve", "note", "flags"}
 PATTERN_KEYS = {"doc", "params", "rules"}
 OPERAND_KINDS = {"vec", "zmm", "ymm", "xmm", "mem", "bcst", "gpr", "r8", "r16", "r32", "r64",
@@ -34,7 +34,7 @@ class _LineDict(dict):
     line: int = 0
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):   # libyaml when present: ~10x faster
     pass
 
 
@@ -84,6 +84,7 @@ class Entry:
     escape: Optional[str] = None
     reads_flags: bool = False
     atomic: bool = False          # the lowering is atomic, so a `lock` prefix is honoured
+    pf: list = field(default_factory=list)   # rules leaving the PF byte in {pf} (flags.py "P")
 
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
@@ -264,7 +265,8 @@ def load_tables(directory: Path | str | None = None) -> Tables:
                       rw=list(raw.get("rw") or []), verify=dict(raw.get("verify") or {}),
                       doc=raw.get("doc", ""), approx=raw.get("approx", ""),
                       escape=raw.get("escape"), reads_flags=bool(raw.get("reads_flags")),
-                      atomic=bool(raw.get("atomic")))
+                      atomic=bool(raw.get("atomic")),
+                      pf=_parse_rules(raw["pf"], path, line) if "pf" in raw else [])
             for m in mnems:
                 if m in entries:
                     raise _fail(path, line, f"mnemonic {m!r} already defined at {entries[m].where}")
