@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from ..ir import Gpr, Imm, Insn, KReg, Mem, Vec, operand_shape
 from . import flags as fl
 from .address import Addresser, AddressError, add_imm, mov_imm
-from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_TEMPS, RegAllocError, RegMap
+from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_PF, X_TEMPS, RegAllocError, RegMap
 from .tables import Entry, Rule, Tables
 
 SIZE_OF = {"b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
@@ -181,7 +181,7 @@ class _Lowering:
                 raise self.fail(f"condition {fl.cc_of(insn.mnemonic)} needs flags that are not "
                                 f"available here ({_flags_str(self.flags_in)})")
             v["cond"] = plan[0]
-            v["always"] = plan[1] if plan[0] == "const" else None   # const plans: taken or not
+            v["always"] = plan[1] if plan[0] in ("const", "parity") else None   # taken or not / PF wanted
             self.plan = plan
         # governing predicate
         v["zeroing"] = False
@@ -309,6 +309,8 @@ class _Lowering:
             return self.ctx.label_of(self.insn.next_address)
         if key == "ctx":
             return f"x{X_CTX}"
+        if key == "pf":                # the PF byte's home (flags.py location "P")
+            return f"w{X_PF}"
         if key == "rsp":
             return f"x{self.rm.x_of(4)}"
         if _K_LABEL.fullmatch(key):
@@ -394,9 +396,11 @@ class _Lowering:
                 return self._cache[key]
             return self.kpred(op.index, self.T or self.rm.layout_of_k(op.index))
         if isinstance(op, Gpr):
-            return self._gpr(name, op, suffix)
+            r = self._gpr(name, op, suffix)
+            return "w" + r[1:] if spec == "w" else r     # {op:w}: the 32-bit view of the operand
         if isinstance(op, Mem):
-            return self._mem(name, op, suffix, spec)
+            r = self._mem(name, op, suffix, spec)
+            return "w" + r[1:] if spec == "w" and suffix == "" else r
         raise self.fail(f"operand {name} of unexpected type")
 
     def _gpr(self, name: str, op: Gpr, suffix: str) -> str:
@@ -611,6 +615,9 @@ class Engine:
             body = self._nan_fixup(lo, entry, body)
         if insn.rounding and entry.T:
             body = self._with_rounding(lo, insn.rounding, body)
+        pf = self._pf_lines(lo, entry, rule, ctx)
+        if pf:
+            body = body + pf
         post_zero = []
         if (lo.vars["bits"] and entry.T and lo.vars["width"] == "part" and not lo.vars["legacy"]
                 and isinstance(insn.ops[0], Vec)):
@@ -623,6 +630,8 @@ class Engine:
             lines = [f"mrs {t}, nzcv"] + lines + [f"msr nzcv, {t}"]
         lines = _peephole(lines, f"p{self.rm.p_all}")
         flags_out = dict(flags_in) if keep_nzcv else self._flags_after(lo, entry, rule, flags_in)
+        if pf:
+            flags_out["PF"] = "P"
         return lines, flags_out
 
     # ---- shared steps ---------------------------------------------------------------------
@@ -691,6 +700,16 @@ class Engine:
         return ([f"mrs {save}, fpcr", f"and {new}, {save}, #0xffffffffff3fffff"]
                 + ([f"orr {new}, {new}, #{RMODE[mode] << 22:#x}"] if RMODE[mode] else [])
                 + [f"msr fpcr, {new}"] + body + [f"msr fpcr, {save}"])
+
+    @staticmethod
+    def _pf_lines(lo: _Lowering, entry: Entry, rule: Rule, ctx: UnitContext) -> list[str]:
+        """PF, when live and the rule sets the flags: the first matching ``pf:`` rule of the
+        entry leaves the result's low byte in {pf} (w27; flags.py location "P")."""
+        spec = rule.flags if rule.flags is not None else entry.flags
+        if not entry.pf or "PF" not in ctx.flags_live_out or not spec or "PF" in spec:
+            return []
+        r = next((r for r in entry.pf if lo.matches(r)), None)
+        return [lo.render(s) for s in r.sve] if r else []
 
     def _flags_after(self, lo: _Lowering, entry: Entry, rule: Rule, flags_in: dict) -> dict:
         spec = rule.flags if rule.flags is not None else entry.flags
