@@ -4,6 +4,12 @@ After a flag-setting instruction, each x86 flag is either in an NZCV bit (``Z``,
 ``C``; ``!C`` when A64 holds the inverse, as after ``subs``), a known constant (``0``/``1``), or
 unavailable (absent). A consumer whose condition needs an unavailable flag is unsupported:
 it is never guessed.
+
+PF is the one flag that NZCV cannot hold. Its location ``P`` means: PF is the even parity of the
+low byte of w27 (``regmap.X_PF``). A producer whose PF is live copies its result there (the
+entry's ``pf:`` lines, engine.py); no other lowering writes x27, so ``P`` stays valid until the
+next producer. Only the consumers of ``p``/``np`` read it: their plan is ("parity", want_set)
+and they fold the byte themselves (``eor`` by 4, 2, 1: bit 0 is the odd parity).
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ CC_ALIASES = {"z": "e", "nz": "ne", "c": "b", "nae": "b", "nb": "ae", "nc": "ae"
 def _flag_cond(flag: str, want_set: bool, st: FlagState) -> Optional[str]:
     """A64 condition that is true exactly when x86 ``flag`` == want_set, or None."""
     loc = st.get(flag)
-    if loc is None:
+    if loc is None or loc == "P":
         return None
     if loc in ("0", "1"):
         return "al" if (loc == "1") == want_set else "nv"
@@ -34,14 +40,17 @@ def _flag_cond(flag: str, want_set: bool, st: FlagState) -> Optional[str]:
 def arm_condition(cc: str, st: FlagState) -> Optional[tuple]:
     """Plan for x86 condition ``cc`` under flag state ``st``.
 
-    Returns ("single", c), ("or", c1, c2) (true if either holds), ("and", c1, c2), or None
-    when a needed flag is unavailable."""
+    Returns ("single", c), ("or", c1, c2) (true if either holds), ("and", c1, c2),
+    ("parity", want_pf) (PF lazily in w27: true when PF == want_pf), or None when a needed flag
+    is unavailable."""
     cc = CC_ALIASES.get(cc, cc)
     neg = False
     positive = {"no": "o", "ae": "b", "ne": "e", "a": "be", "ns": "s", "np": "p", "ge": "l", "g": "le"}
     if cc in positive:
         cc, neg = positive[cc], True
     plan = None
+    if cc == "p" and st.get("PF") == "P":
+        return ("parity", not neg)
     if cc in ("o", "b", "e", "s", "p"):
         flag = {"o": "OF", "b": "CF", "e": "ZF", "s": "SF", "p": "PF"}[cc]
         c = _flag_cond(flag, True, st)

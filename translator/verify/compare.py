@@ -7,7 +7,8 @@ x86 -> Arm (``to_arm``):
   ``k_to_pred_bytes`` in its home layout; every other predicate is random (the set-up writes the
   constant predicates the translation relies on).
 - x registers: the GPRs as ``regmap.GPR_TO_X`` places them, x28 = ``SCRATCH_BASE``, the others random.
-- NZCV from RFLAGS through the snippet's ``flags_in`` (``Z``/``N``/``V``/``C``/``!C``).
+- NZCV from RFLAGS through the snippet's ``flags_in`` (``Z``/``N``/``V``/``C``/``!C``); PF in
+  ``P`` (flags.py) is x27 = a random value whose low byte has PF's parity.
 - FPCR.RMode from MXCSR.RC (x86 RC 0 RN, 1 RD, 2 RU, 3 RZ -> RMode 0, 2, 1, 3); DN/FZ off.
 - the memory window is copied at the same ``mem_base``.
 
@@ -34,7 +35,7 @@ from typing import Optional
 import numpy as np
 
 from ..ir import GPR64, Mem, Vec
-from ..lower.regmap import GPR_TO_X, X_CTX, k_to_pred_bytes, pred_bytes_to_k
+from ..lower.regmap import GPR_TO_X, X_CTX, X_PF, k_to_pred_bytes, pred_bytes_to_k
 from .arm_exec import SCRATCH_BASE
 from .state import ArmState, X86State
 
@@ -56,6 +57,11 @@ def nzcv_from_rflags(rflags: int, flags_in: dict) -> int:
         if bit:
             v |= 1 << NZCV_BIT[loc.lstrip("!")]
     return v
+
+
+def pf_of(x: int) -> int:
+    """x86 PF of a value: 1 when its low byte has an even number of ones (flags.py ``P``)."""
+    return int(bin(x & 0xFF).count("1") % 2 == 0)
 
 
 def flag_from_nzcv(nzcv: int, loc: str) -> Optional[int]:
@@ -97,6 +103,8 @@ def to_arm(st: X86State, snip, vl: int, r: random.Random) -> ArmState:
         x[xi] = g[name] & M64
     x[X_CTX] = SCRATCH_BASE
     nzcv = nzcv_from_rflags(st.rflags, snip.flags_in)
+    if snip.flags_in.get("PF") == "P":
+        x[X_PF] ^= pf_of(x[X_PF]) ^ bool(st.rflags & FLAG_BIT["PF"])   # bit 0 flips the parity
     fpcr = RC_TO_RMODE[(st.mxcsr >> 13) & 3] << 22
     return ArmState(vl, z, p, x, nzcv, fpcr, st.mem_base, st.mem)
 
@@ -174,7 +182,7 @@ def compare(insn, snip, x_in: X86State, x_out: X86State, undef: int, a_in: ArmSt
         bit = FLAG_BIT.get(flag)
         if bit is None or undef & bit:
             continue
-        got = flag_from_nzcv(a_out.nzcv, str(loc))
+        got = pf_of(ax[X_PF]) if loc == "P" else flag_from_nzcv(a_out.nzcv, str(loc))
         if got is None:
             continue
         want = int(bool(x_out.rflags & bit))

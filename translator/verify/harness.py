@@ -44,8 +44,8 @@ from .forms import Form
 from .state import MEM_SIZE
 from .states import is_fp, lane_kind, place_memory, random_states
 
-FLAGS_C = {"ZF": "Z", "SF": "N", "OF": "V", "CF": "C"}
-FLAGS_NC = {"ZF": "Z", "SF": "N", "OF": "V", "CF": "!C"}
+FLAGS_C = {"ZF": "Z", "SF": "N", "OF": "V", "CF": "C", "PF": "P"}     # PF: parity of w27's low byte
+FLAGS_NC = {"ZF": "Z", "SF": "N", "OF": "V", "CF": "!C", "PF": "P"}
 _ICED_FLAGS = {"OF": I.RflagsBits.OF, "SF": I.RflagsBits.SF, "ZF": I.RflagsBits.ZF,
                "AF": I.RflagsBits.AF, "CF": I.RflagsBits.CF, "PF": I.RflagsBits.PF}
 X_TAKEN = 25
