@@ -139,7 +139,7 @@ def _slot_choices(kind: str, can_bcst: bool) -> list[tuple]:
         return [("gpr", bits)] + ([("mem",)] if m.group(2) == "OR_MEM" else [])
     if name == "MEM":
         return [("mem",)] + ([mem] if mem else [])
-    m = re.fullmatch(r"MEM_VSIB32([XYZ])", name)       # gathers with dword indices
+    m = re.fullmatch(r"MEM_VSIB(?:32|64)([XYZ])", name)   # gathers / scatters, dword or qword indices
     if m:
         return [("vsib", _VEC_BITS[m.group(1) + "MM"])]
     raise _Skip(name)

@@ -217,9 +217,12 @@ def place_vsib(state: X86State, insn: Insn, op: Mem, r) -> None:
     element). base + disp is sometimes far from the window (large positive or negative indices,
     exercising the 32-bit sign extension), and now and then one lane points outside the window
     (a fault when that element is active) or straddles its end."""
-    es = 8 if insn.mnemonic in ("vgatherdpd", "vpgatherdq", "vgatherqpd", "vpgatherqq") else 4
+    mn = insn.mnemonic
+    es = 8 if mn in ("vgatherdpd", "vpgatherdq", "vgatherqpd", "vpgatherqq") or (
+        "scatter" in mn and mn.endswith(("dq", "qq", "dpd", "qpd"))) else 4
+    ies = 8 if mn.startswith(("vgatherq", "vpgatherq", "vscatterq", "vpscatterq")) else 4   # index size
     sc = op.scale
-    nidx = op.index.bits // 32
+    nidx = op.index.bits // (8 * ies)
     lim = (1 << 31) - 2 * MEM_SIZE
     q0 = 0 if r.random() < 0.6 else r.randrange(-lim, lim)          # index centre
     b0 = r.randrange(-MEM_SIZE, 2 * MEM_SIZE) - q0 * sc                # (base + disp) - window
@@ -237,6 +240,12 @@ def place_vsib(state: X86State, insn: Insn, op: Mem, r) -> None:
             if off < 0:
                 off += sc
         idx.append((off - b0) // sc)
+    if "scatter" in mn and r.random() < 0.4:      # scatters: overlapping elements (x86 writes in order)
+        for _ in range(r.randrange(1, nidx + 1)):
+            a, b = r.randrange(nidx), r.randrange(nidx)
+            q = idx[a] + (r.randrange(-(es // sc) + 1, es // sc) if sc < es and r.random() < 0.5 else 0)
+            if 0 <= b0 + q * sc <= MEM_SIZE - es:
+                idx[b] = q
     x = r.random()
     if x < 0.06:                                                        # one lane outside
         i = r.randrange(nidx)
@@ -247,6 +256,6 @@ def place_vsib(state: X86State, insn: Insn, op: Mem, r) -> None:
             idx[i] = q
     ea_base = (state.mem_base + b0) & M64
     state.gpr[GPR64[op.base.index]] = (ea_base - op.disp) & M64
-    raw = b"".join((q & 0xFFFFFFFF).to_bytes(4, "little") for q in idx)
+    raw = b"".join((q & ((1 << (8 * ies)) - 1)).to_bytes(ies, "little") for q in idx)
     z = state.zmm[op.index.index]
     state.zmm[op.index.index] = raw + z[len(raw):]
