@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..ir import Mem
-from .regmap import RegMap
+from .regmap import X_TEMPS, RegMap
 
 
 class AddressError(Exception):
@@ -111,12 +111,25 @@ class Addresser:
         return add_imm(t, self.xreg(m.base), m.disp, self.xtemp), t
 
     def _base_disp(self, m: Mem) -> tuple[list[str], str, int]:
-        """Reduce to base register + remaining displacement."""
+        """Reduce to base register + remaining displacement: base + index*scale goes into a
+        temporary with one ``add`` (or ``lsl``) and the displacement is left for the caller to
+        fold into its addressing mode."""
         self._check(m)
-        if m.rip or m.index is not None or m.base is None:
+        if m.rip or (m.base is None and m.index is None):
             lines, r = self.full(m)
             return lines, r, 0
-        return [], self.xreg(m.base), m.disp
+        if m.index is None:
+            return [], self.xreg(m.base), m.disp
+        sh = {1: 0, 2: 1, 4: 2, 8: 3}[m.scale]
+        t = self.xtemp()
+        if m.base is None:
+            return [f"lsl {t}, {self.xreg(m.index)}, #{sh}" if sh else f"mov {t}, {self.xreg(m.index)}"], t, m.disp
+        return [f"add {t}, {self.xreg(m.base)}, {self.xreg(m.index)}" + (f", lsl #{sh}" if sh else "")], t, m.disp
+
+    def _rest(self, lines: list[str], base: str, disp: int) -> tuple[list[str], str]:
+        """base + disp into a register: the base itself when it is already a temporary."""
+        t = base if int(base[1:]) in X_TEMPS else self.xtemp()
+        return lines + add_imm(t, base, disp, self.xtemp), f"[{t}]"
 
     def gpr(self, m: Mem, size: int) -> tuple[list[str], str]:
         """Operand for ldr/str of ``size`` bytes."""
@@ -133,8 +146,7 @@ class Addresser:
             return lines, f"[{base}, #{disp}]"
         if -256 <= disp < 256:
             return lines, f"[{base}, #{disp}]"      # ldur/stur form (assembler picks)
-        t = self.xtemp()
-        return lines + add_imm(t, base, disp, self.xtemp), f"[{t}]"
+        return self._rest(lines, base, disp)
 
     def sve(self, m: Mem, esize: int) -> tuple[list[str], str]:
         """Operand for SVE contiguous ld1/st1 of whole vectors (element size ``esize``)."""
@@ -149,8 +161,7 @@ class Addresser:
             return lines, f"[{base}]"
         if disp % vlb == 0 and -8 <= disp // vlb <= 7:
             return lines, f"[{base}, #{disp // vlb}, mul vl]"
-        t = self.xtemp()
-        return lines + add_imm(t, base, disp, self.xtemp), f"[{t}]"
+        return self._rest(lines, base, disp)
 
     def replicate(self, m: Mem, esize: int) -> tuple[list[str], str]:
         """Operand for ld1r{b,h,w,d}: [xn, #imm] with imm = k*esize, 0 <= k < 64."""
@@ -159,5 +170,4 @@ class Addresser:
             return lines, f"[{base}]"
         if disp > 0 and disp % esize == 0 and disp // esize < 64:
             return lines, f"[{base}, #{disp}]"
-        t = self.xtemp()
-        return lines + add_imm(t, base, disp, self.xtemp), f"[{t}]"
+        return self._rest(lines, base, disp)

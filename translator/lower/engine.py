@@ -164,6 +164,7 @@ class _Lowering:
             if isinstance(op, Mem):
                 v[name + "_bits"] = op.size * 8
                 v[name + "_disp"] = op.disp
+                v[name + "_regs"] = " ".join(getattr(r, "name", "") for r in (op.base, op.index) if r is not None)
                 v[name + "_scale"] = op.scale        # VSIB gathers pick their offset form by scale
         regs = {n: op for n, op in self.ops.items() if isinstance(op, (Vec, Gpr, KReg))}
         v["dst_is"] = "none"
@@ -174,6 +175,8 @@ class _Lowering:
                     break
         live = self.ctx.flags_live_out
         v["flags"] = "live" if live else "dead"
+        for f in ("CF", "ZF", "SF", "OF"):         # where each incoming flag lives (adc/sbb: in_CF)
+            v["in_" + f] = str(self.flags_in.get(f, "none"))
         v["rounding"] = insn.rounding or "none"
         if self.entry.reads_flags:
             plan = fl.arm_condition(fl.cc_of(insn.mnemonic), self.flags_in)
@@ -282,6 +285,9 @@ class _Lowering:
             return self.mem_pred()
         if key == "zm":
             return "z" if v["zeroing"] else "m"
+        if key == "live":              # {live:zN}: keep this line only if zN is live afterwards
+            fz = self.ctx.free_z
+            return "\0" if fz is not None and int(spec[1:]) in fz else ""
         if key == "pall":
             return f"p{self.rm.p_all}"
         if key == "pw":
@@ -518,7 +524,14 @@ class _Lowering:
 
     # ---- rendering --------------------------------------------------------------------------
     def render(self, template: str) -> str:
-        return _PH.sub(lambda m: self.resolve(m.group(1), m.group(2)), template)
+        return _PH.sub(lambda m: _fp_view(self.resolve(m.group(1), m.group(2)), m.group(2)), template)
+
+
+def _fp_view(text: str, spec: Optional[str]) -> str:
+    """``{x:s}`` / ``{x:d}`` ...: the scalar FP register view (sN, dN) of vector register zN."""
+    if spec in ("b", "h", "s", "d", "q") and text[:1] == "z" and text[1:].isdigit():
+        return spec + text[1:]
+    return text
 
 
 def _eq(have, want) -> bool:
@@ -610,7 +623,7 @@ class Engine:
         rule = next((r for r in entry.rules if lo.matches(r)), None)
         if rule is None:
             raise Unsupported(insn, f"no rule of {entry.where} matches {insn.form}")
-        body = [lo.render(s) for s in rule.sve]
+        body = [b for b in (lo.render(s) for s in rule.sve) if "\0" not in b]   # {live:zN} dropped
         if entry.nan and self.nan_mode == "exact":
             body = self._nan_fixup(lo, entry, body)
         if insn.rounding and entry.T:
