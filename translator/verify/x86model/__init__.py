@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext6, ext9, ext11, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext6, ext5, ext9, ext11, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -39,6 +39,8 @@ ext3.chain_evex_compares(HANDLERS)          # EVEX vpcmpeq*/vpcmpgt* into opmask
 for _m, _f in ext9.HANDLERS.items():       # AVX512-FP16 arithmetic, compares, conversions (ext9.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext11.HANDLERS.items():      # kunpck, mask<->vector, compress/expand, scatter, bit counts (ext11.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext5.HANDLERS.items():       # pd / scalar conversions, comis (ext5.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext6.HANDLERS.items():       # vscalef, vgetmant, vfpclass, vrange, vreduce (ext6.py)
     HANDLERS.setdefault(_m, _f)
