@@ -1,6 +1,6 @@
 """Opmask arithmetic and mask/vector instructions of mapping_tables/masks_more.yaml: kunpck*,
 vpmovm2* / vpmov*2m, vpbroadcastmw2d / vpbroadcastmb2q, vpcompress* / vcompressp*, vpexpand* /
-vexpandp*, the scatters (vpscatter*, vscatter*), vpconflictd/q, vplzcntd/q and vpopcnt{b,w,d,q}.
+vexpandp*, the scatters (vpscatter*, vscatter*), vplzcntd/q and vpopcnt{b,w,d,q}.
 (kshift* and kadd* are in ``masks.py``.)
 
 Bit-exact per the Intel SDM operation sections; every mnemonic is cross-checked against this
@@ -98,29 +98,6 @@ for _t, _es in _ES.items():
     _add([f"vpopcnt{_t}"], bitcount, es=_es, count=_popcount)
 _add(["vplzcntd"], bitcount, es=4, count=_lzcnt)
 _add(["vplzcntq"], bitcount, es=8, count=_lzcnt)
-
-
-# ---- vpconflictd/q --------------------------------------------------------------------------------
-
-def conflict(mc: Machine, es: int) -> None:
-    """dst[j] = bit i set for every i < j with src[i] == src[j] (all elements compared, then
-    written under the write-mask)."""
-    dst, src = mc.insn.ops
-    n = nelem(dst, es)
-    act = mc.kmask(n)
-    v = mc.load_vec(src, U[es], n)           # every element is compared, active or not
-    out = np.zeros(n, dtype=U[es])
-    for j in range(n):
-        r = 0
-        for i in range(j):
-            if v[i] == v[j]:
-                r |= 1 << i
-        out[j] = r
-    mc.writeback(dst, out)
-
-
-_add(["vpconflictd"], conflict, es=4)
-_add(["vpconflictq"], conflict, es=8)
 
 
 # ---- compress / expand -----------------------------------------------------------------------------
