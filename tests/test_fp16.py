@@ -167,6 +167,14 @@ VERIFY_FORMS = [
     r"vdivph zmm{k}, zmm, zmm", r"vmaxph xmm{k}{z}, xmm, xmm", r"vminph zmm, zmm, zmm, {sae}",
     r"vsqrtph zmm{k}, m16bcst", r"vfmadd231ph zmm{k}{z}, zmm, zmm", r"vfnmsub132ph zmm, zmm, zmm, {er}",
     r"vfmsub213ph ymm{k}, ymm, m16bcst",
+    r"vaddsh xmm{k}{z}, xmm, m16", r"vdivsh xmm{k}, xmm, xmm, {er}", r"vmaxsh xmm{k}{z}, xmm, xmm, {sae}",
+    r"vsqrtsh xmm{k}, xmm, m16", r"vfnmadd213sh xmm{k}{z}, xmm, xmm, {er}", r"vfmsub231sh xmm{k}, xmm, m16",
+    r"vcmpph k{k}, zmm, m16bcst, imm8", r"vcmpsh k{k}, xmm, xmm, imm8, {sae}", r"vmovsh xmm{k}, xmm, xmm",
+    r"vmovsh xmm{k}{z}, m16", r"vmovw r32, xmm", r"vmovw xmm, m16",
+    r"vcvtph2psx zmm{k}{z}, m256", r"vcvtps2phx xmm{k}, xmm", r"vcvtps2phx ymm, zmm, {er}",
+    r"vcvtph2w zmm{k}, zmm, {er}", r"vcvttph2uw ymm{k}{z}, m16bcst", r"vcvtuw2ph xmm, xmm",
+    r"vcvtph2dq zmm{k}{z}, ymm", r"vcvttph2udq ymm, m16bcst", r"vcvtdq2ph xmm{k}{z}, m128",
+    r"vcvtudq2ph ymm, zmm, {er}",
 ]
 
 
@@ -183,4 +191,26 @@ def test_verify_some_forms():
         r = h.run_form(f, 24)
         if r.mismatches or r.skipped or not r.states:
             bad.append((f.name, r.mismatches, r.skipped, r.failures[:1]))
+    assert not bad, bad
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
+@pytest.mark.parametrize("shape", ["vcmpph k1{{k2}}, zmm2, zmm3, {i}", "vcmpsh k3, xmm4, word ptr [rax], {i}"])
+def test_compare_every_predicate(shape):
+    """All 32 predicates (imm8[4:0]) of vcmpph / vcmpsh into k, model vs SVE."""
+    from test_x86_model_util import asm
+    from translator.decode import decode_one
+    from translator.lower.tables import default_tables
+    from translator.verify.forms import INSN_ADDRESS, Form, Instance
+    from translator.verify.harness import Harness
+    h = Harness(vl=512, states=12, max_failures=1)
+    bad = []
+    for i in range(32):
+        raw = asm(shape.format(i=i))
+        insn = decode_one(raw, INSN_ADDRESS)
+        f = Form(f"{insn.form} [{i}]", default_tables().entry_for(insn.mnemonic), insn.mnemonic,
+                 [Instance(raw, insn)])
+        r = h.run_form(f, 12)
+        if r.mismatches or r.skipped or not r.states:
+            bad.append((i, r.mismatches, r.skipped, r.failures[:1]))
     assert not bad, bad
