@@ -243,8 +243,8 @@ def load_tables(directory: Path | str | None = None) -> Tables:
                 raise _fail(path, line, f"entry {name!r}: T must be one of b, h, s, d, q")
             operands = _parse_operands(raw.get("operands"), path, line)
             nan = list(raw.get("nan") or [])
-            for n in nan:
-                if n not in operands:
+            for n in nan:      # operands, or temporaries ({t3}) that the rules compute the sources into
+                if n not in operands and not (isinstance(n, str) and n[:1] == "t" and n[1:].isdigit()):
                     raise _fail(path, line, f"entry {name!r}: nan names unknown operand {n!r}")
             flags = raw.get("flags")
             if flags is not None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext6, ext5, ext9, ext11, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext6, ext5, ext9, ext11, ext10, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -43,6 +43,8 @@ for _m, _f in ext11.HANDLERS.items():      # kunpck, mask<->vector, compress/exp
 for _m, _f in ext5.HANDLERS.items():       # pd / scalar conversions, comis (ext5.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext6.HANDLERS.items():       # vscalef, vgetmant, vfpclass, vrange, vreduce (ext6.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext10.HANDLERS.items():      # vpermb, vpermil*, movdup, hadd/hsub, 128/256-bit insert/extract/broadcast, VBMI2 (ext10.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in system.HANDLERS.items():     # ldmxcsr/stmxcsr (system.py)
     HANDLERS.setdefault(_m, _f)
