@@ -473,7 +473,7 @@ from dataclasses import fields as _dc_fields  # noqa: E402
 from operator import attrgetter as _attrgetter  # noqa: E402
 
 _LX = _re.compile(r"\.Lx(\d+)\b")
-_CTX_SKIP = frozenset({"label_of", "label_counter", "outlined"})
+_CTX_SKIP = frozenset({"label_of", "label_counter", "outlined", "z_consulted"})
 
 
 def _freeze(v):
@@ -524,13 +524,14 @@ class _LowerCache:
 
 
 class _UnitLowering:
-    __slots__ = ("cache", "eng", "shared", "local", "ctx_fields", "ctxs", "ctx_keys")
+    __slots__ = ("cache", "eng", "shared", "local", "ctx_fields", "ctxs", "ctx_keys", "fz_index")
 
     def __init__(self, cache: _LowerCache, eng: Engine, shared: dict):
         self.cache, self.eng, self.shared, self.local = cache, eng, shared, {}
         self.ctx_fields = None
         self.ctxs: dict = {}        # (flags live-out, vectors live-out) -> UnitContext
-        self.ctx_keys: dict = {}    # id(context made by .context) -> (it, its part of the key)
+        self.ctx_keys: dict = {}    # id(context made by .context) -> (it, key part, same w/o free_z)
+        self.fz_index = None        # where free_z sits in a context's key part
 
     def context(self, a: int, live: dict, vlive: dict, label_of, counter: list,
                 outlined: list) -> UnitContext:
@@ -551,10 +552,16 @@ class _UnitLowering:
             try:
                 ck = tuple(map(_fkey, self._ctx_vals(c)))
                 hash(ck)
-                self.ctx_keys[id(c)] = (c, ck)
+                self.ctx_keys[id(c)] = (c, ck, self._without_free_z(ck))
             except TypeError:       # unhashable parts: lower() freezes them deeply each time
                 pass
         return c
+
+    def _without_free_z(self, ck: tuple) -> tuple:
+        """The key part for lowerings that never asked for a vector temporary: those do not
+        depend on which registers are dead, so every liveness context shares them."""
+        i = self.fz_index
+        return ck[:i] + ("*",) + ck[i + 1:] if i is not None and i < len(ck) else ck
 
     @staticmethod
     def _label_fn(c):
@@ -564,6 +571,7 @@ class _UnitLowering:
         get = self.ctx_fields
         if get is None:     # one tuple of every context field that can change the result
             names = [f.name for f in _dc_fields(ctx) if f.name not in _CTX_SKIP]
+            self.fz_index = names.index("free_z") if "free_z" in names else None
             get = self.ctx_fields = _attrgetter(*names, "label_counter") if names else None
         return get(ctx)[:-1] if get is not None else ()
 
@@ -571,26 +579,29 @@ class _UnitLowering:
         c = self.cache
         if not c.enabled:
             return self.eng.lower(insn, ctx, flags_in)
-        ck = self.ctx_keys.get(id(ctx))
-        if ck is not None and ck[0] is ctx:
-            ck = ck[1]
+        ent = self.ctx_keys.get(id(ctx))
+        if ent is not None and ent[0] is ctx:
+            ck, cknz = ent[1], ent[2]
         else:
             ck = tuple(map(_fkey, self._ctx_vals(ctx)))
-        key = (insn.raw, tuple(sorted(flags_in.items())) if flags_in else (), ck)
+            cknz = self._without_free_z(ck)
+        fk = tuple(sorted(flags_in.items())) if flags_in else ()
+        key, nzkey = (insn.raw, fk, ck), (insn.raw, fk, cknz)
+        shared = self.shared
         try:
-            hit = self.shared.get(key)
+            hit = shared.get(nzkey) or shared.get(key)
         except TypeError:          # a context value with unhashable parts: freeze it deeply
-            key = (insn.raw, _freeze(flags_in), tuple(map(_freeze, self._ctx_vals(ctx))))
-            hit = self.shared.get(key)
+            key = nzkey = (insn.raw, _freeze(flags_in), tuple(map(_freeze, self._ctx_vals(ctx))))
+            hit = shared.get(key)
         if hit is None:
-            hit = self.local.get((insn.address, key))
+            hit = self.local.get((insn.address, nzkey)) or self.local.get((insn.address, key))
         if hit is not None:
             c.hits += 1
             return self._replay(insn, ctx, hit)
         c.misses += 1
-        return self._record(insn, ctx, flags_in, key)
+        return self._record(insn, ctx, flags_in, key, nzkey)
 
-    def _record(self, insn, ctx, flags_in, key):
+    def _record(self, insn, ctx, flags_in, key, nzkey=None):
         counter, outlined = ctx.label_counter, ctx.outlined
         c0, o0 = counter[0], (len(outlined) if outlined is not None else 0)
         asked = []
@@ -601,6 +612,7 @@ class _UnitLowering:
                 return _f(a)
             ctx.label_of = label_of
         body = fout = err = None
+        ctx.z_consulted = False
         try:
             body, fout = self.eng.lower(insn, ctx, flags_in)
         except Unsupported as ex:
@@ -618,6 +630,8 @@ class _UnitLowering:
                     for l in lines]
         entry = (list(body) if body is not None else None, tmpl(body or []), dict(fout) if fout is not None else None,
                  list(out), tmpl(out), c1 - c0, err)
+        if nzkey is not None and not ctx.z_consulted and err is None:
+            key = nzkey            # no vector temporary asked for: valid under any liveness
         if asked:
             self.local[(insn.address, key)] = entry
         else:

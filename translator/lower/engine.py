@@ -44,6 +44,7 @@ class UnitContext:
     label_counter: list = field(default_factory=lambda: [0])
     outlined: Optional[list] = None      # where out-of-line slow paths go (None: inline only)
     free_z: Optional[list] = None        # vector registers dead after this instruction (temps)
+    z_consulted: bool = False            # set when a lowering's result depended on free_z
 
 
 def operand_kind(op) -> str:
@@ -105,6 +106,7 @@ class _Lowering:
         return f"x{self._xt.pop(0)}"
 
     def ztemp(self) -> str:
+        self.ctx.z_consulted = True
         if self._zt:
             z = self._zt.pop(0)
             self._used_z.add(z)         # never handed out again by the spill path below
@@ -286,6 +288,7 @@ class _Lowering:
         if key == "zm":
             return "z" if v["zeroing"] else "m"
         if key == "live":              # {live:zN}: keep this line only if zN is live afterwards
+            self.ctx.z_consulted = True
             fz = self.ctx.free_z
             return "\0" if fz is not None and int(spec[1:]) in fz else ""
         if key == "pall":
@@ -631,6 +634,13 @@ class Engine:
         pf = self._pf_lines(lo, entry, rule, ctx)
         if pf:
             body = body + pf
+        if entry.data:     # the entry's constants: in the unit's out-of-line area, else jumped over
+            data = [".balign 8"] + [lo.render(s) for s in entry.data]
+            if ctx.outlined is not None:
+                ctx.outlined.extend(data)
+            else:
+                skip = lo.label()
+                body = [f"b {skip}"] + data + [f"{skip}:"] + body
         post_zero = []
         if (lo.vars["bits"] and entry.T and lo.vars["width"] == "part" and not lo.vars["legacy"]
                 and isinstance(insn.ops[0], Vec)):
@@ -667,6 +677,7 @@ class Engine:
         outline = lo.ctx.outlined is not None and not lo.ctx.flags_live_out
         if outline:
             # the quiet-bit constant is only needed on the slow path: spill there if no temp is free
+            lo.ctx.z_consulted = True
             if lo._zt:
                 q, keep = lo.ztemp(), ([], [])
             else:
