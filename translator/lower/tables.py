@@ -131,6 +131,10 @@ def _load_file(path: Path) -> dict:
 
 
 
+def _flatten(items: list) -> list:
+    return [s for item in items for s in (_flatten(item) if isinstance(item, list) else [item])]
+
+
 def _parse_rules(raw: Any, path: str, line: int) -> list[Rule]:
     if not isinstance(raw, list) or not raw:
         raise _fail(path, line, "'rules' must be a non-empty list")
@@ -145,6 +149,8 @@ def _parse_rules(raw: Any, path: str, line: int) -> list[Rule]:
         sve = r.get("sve")
         if isinstance(sve, str):
             sve = [sve]
+        if isinstance(sve, list):      # nested lists (YAML anchors of shared runs, `*name`) are spliced in
+            sve = _flatten(sve)
         if not isinstance(sve, list) or not all(isinstance(s, str) for s in sve):
             raise _fail(path, rl, "'sve' must be a list of A64 assembly lines")
         when = r.get("when") or {}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext6, ext5, ext9, ext11, ext10, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext8, ext6, ext5, ext9, ext11, ext10, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -32,6 +32,8 @@ for _m, _f in ext.HANDLERS.items():        # extensions never replace a handler 
 for _m, _f in ext2.HANDLERS.items():
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext4.HANDLERS.items():       # bf16 / f16 / fp conversions (ext4.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext8.HANDLERS.items():       # AVX512-BF16 vdpbf16ps / vcvtne2ps2bf16 (ext8.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext3.HANDLERS.items():        # VNNI, vpternlog, vpcmp*, pabs*, pmulh*, vprol* (ext3.py)
     HANDLERS.setdefault(_m, _f)
