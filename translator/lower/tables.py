@@ -16,7 +16,7 @@ TABLE_DIR = Path(__file__).resolve().parents[2] / "mapping_tables"
 
 ENTRY_KEYS = {"doc", "mnemonics", "operands", "T", "use", "args", "rules", "nan", "flags",
               "undefined_flags", "clobbers", "masking", "rw", "verify", "approx", "cond",
-              "escape", "reads_flags", "atomic", "pf"}
+              "escape", "reads_flags", "atomic", "pf", "data"}
 RULE_KEYS = {"when", "test", "sve", "note", "flags"}
 PATTERN_KEYS = {"doc", "params", "rules"}
 OPERAND_KINDS = {"vec", "zmm", "ymm", "xmm", "mem", "bcst", "gpr", "r8", "r16", "r32", "r64",
@@ -85,6 +85,7 @@ class Entry:
     reads_flags: bool = False
     atomic: bool = False          # the lowering is atomic, so a `lock` prefix is honoured
     pf: list = field(default_factory=list)   # rules leaving the PF byte in {pf} (flags.py "P")
+    data: list = field(default_factory=list)  # constant lines (.word ...) placed out of line (engine)
 
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
@@ -164,6 +165,15 @@ def _parse_rules(raw: Any, path: str, line: int) -> list[Rule]:
                 raise _fail(path, rl, f"'test' is not a valid expression: {test!r}") from None
         rules.append(Rule(dict(when), test, sve, r.get("note", ""), r.get("flags"), f"{path}:{rl}"))
     return rules
+
+
+def _parse_data(raw: Any, path: str, line: int) -> list[str]:
+    """``data:``: lines of constant data (labels, .word ...) that the rules address ({L0})."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise _fail(path, line, "'data' must be a list of assembly lines (labels and data directives)")
+    return list(raw)
 
 
 def _parse_operands(raw: Any, path: str, line: int) -> dict[str, set[str]]:
@@ -272,7 +282,8 @@ def load_tables(directory: Path | str | None = None) -> Tables:
                       doc=raw.get("doc", ""), approx=raw.get("approx", ""),
                       escape=raw.get("escape"), reads_flags=bool(raw.get("reads_flags")),
                       atomic=bool(raw.get("atomic")),
-                      pf=_parse_rules(raw["pf"], path, line) if "pf" in raw else [])
+                      pf=_parse_rules(raw["pf"], path, line) if "pf" in raw else [],
+                      data=_parse_data(raw.get("data"), path, line))
             for m in mnems:
                 if m in entries:
                     raise _fail(path, line, f"mnemonic {m!r} already defined at {entries[m].where}")
