@@ -115,6 +115,8 @@ def _nan_lanes_ok(xb: bytes, ab: bytes, T: str) -> bool:
         dt, ex, mn = np.uint32, 0x7F800000, 0x7FFFFF
     elif T == "d":
         dt, ex, mn = np.uint64, 0x7FF0000000000000, (1 << 52) - 1
+    elif T == "h":                      # AVX512-FP16 (fp16.yaml)
+        dt, ex, mn = np.uint16, 0x7C00, 0x3FF
     else:
         return False
     w = np.dtype(dt).itemsize
