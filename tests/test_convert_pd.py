@@ -121,6 +121,14 @@ vcvtsd2ss xmm2{k1}, xmm4, xmm1
 vcvtss2sd xmm1{k1}{z}, xmm3, xmm2
 vucomisd xmm1, xmm3
 vcomiss xmm2, xmm4
+cvtpd2dq xmm2, xmm1
+cvttpd2dq xmm2, xmm3
+cvtps2pd xmm1, xmm2
+cvtsi2sd xmm1, rdx
+cvtsi2ss xmm1, r9d
+cvttsd2si eax, xmm1
+cvtsd2ss xmm2, xmm1
+ucomisd xmm1, xmm3
 """.strip().splitlines()
 
 

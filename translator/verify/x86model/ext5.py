@@ -136,7 +136,8 @@ _U = {32: np.uint32, 64: np.uint64}
 
 
 def packed_cvt(mc: Machine) -> None:
-    sbits, dbits, fn = CVT[mc.insn.mnemonic]
+    m = mc.insn.mnemonic
+    sbits, dbits, fn = CVT[m if m.startswith("v") else "v" + m]
     dst, src = mc.insn.ops
     if sbits > dbits:                      # narrowing: as many results as source elements
         n = _src_vl(mc, src) // sbits
@@ -144,16 +145,21 @@ def packed_cvt(mc: Machine) -> None:
         n = dst.bits // dbits
     env = vector.fpenv(mc)
     act = mc.kmask(n)
-    if isinstance(src, Mem) and mc.legacy:
+    if isinstance(src, Mem) and mc.legacy and src.size == 16:    # m64 sources need no alignment
         vector.legacy_align(mc, src)
     x = mc.load_vec(src, _U[sbits], n, act)
     r, fl = _map(fn, x, env, act, _U[dbits])
+    if mc.legacy and len(r) * dbits < 128:       # legacy cvtpd2ps/dq: bits 127:64 zeroed, 255:128 kept
+        r = np.concatenate([r, np.zeros(128 // dbits - len(r), r.dtype)])
     vector.raise_fp(mc, env, fl)
     mc.writeback(dst, r)
 
 
 for _m in CVT:
     HANDLERS[_m] = packed_cvt
+LEGACY = ["cvtps2pd", "cvtdq2pd", "cvtpd2ps", "cvtpd2dq", "cvttpd2dq", "cvtsi2ss", "cvtsi2sd",
+          "cvtss2sd", "cvtsd2ss", "cvtss2si", "cvttss2si", "cvtsd2si", "cvttsd2si",
+          "comiss", "ucomiss", "comisd", "ucomisd"]     # SSE spellings: same semantics (registered below)
 
 
 # ---- vroundpd / vrndscalepd ----------------------------------------------------------------
@@ -268,3 +274,5 @@ HANDLERS["vcomiss"] = lambda mc: comis(mc, F32, True)
 HANDLERS["vcomisd"] = lambda mc: comis(mc, F64, True)
 HANDLERS["vucomiss"] = lambda mc: comis(mc, F32, False)
 HANDLERS["vucomisd"] = lambda mc: comis(mc, F64, False)
+for _m in LEGACY:
+    HANDLERS[_m] = HANDLERS["v" + _m]
