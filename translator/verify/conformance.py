@@ -66,6 +66,13 @@ BOCHS_KNOWN_BUGS = {
     "vgf2p8affineinvqb": "bochs GF2P8AFFINE* results are wrong (BOCHS.md)",
     "vpshufbitqmb": "bochs VPSHUFBITQMB mask bits are wrong (BOCHS.md)",
     "vrcp14ps": "bochs VRCP14PS drops the top bit of denormal results (BOCHS.md)",
+    "vrcp14pd": "bochs VRCP14* drops the top bit of denormal results (BOCHS.md)",
+    "vrcp14ss": "bochs VRCP14* drops the top bit of denormal results (BOCHS.md)",
+    "vrcp14sd": "bochs VRCP14* drops the top bit of denormal results (BOCHS.md)",
+    "vrsqrt14ps": "bochs VRSQRT14* of 2^odd gives 1.0 * 2^k, not the table value (BOCHS.md)",
+    "vrsqrt14pd": "bochs VRSQRT14* of 2^odd gives 1.0 * 2^k, not the table value (BOCHS.md)",
+    "vrsqrt14ss": "bochs VRSQRT14* of 2^odd gives 1.0 * 2^k, not the table value (BOCHS.md)",
+    "vrsqrt14sd": "bochs VRSQRT14* of 2^odd gives 1.0 * 2^k, not the table value (BOCHS.md)",
     "vpbroadcastb": "bochs masked VPBROADCASTB zmm{k}, m8 ignores the mask bits (BOCHS.md); "
                     "native AVX-512 hardware agrees with the model",
 }

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext8, ext6, ext5, ext9, ext11, ext10, ext12, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext7, ext8, ext6, ext5, ext9, ext11, ext10, ext12, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -53,6 +53,8 @@ for _m, _f in ext12.HANDLERS.items():      # bswap (ext12.py; gpr_extra.yaml)
 for _m, _f in system.HANDLERS.items():     # ldmxcsr/stmxcsr (system.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in gather.HANDLERS.items():     # vgatherdps/dpd, vpgatherdd/dq (gather.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext7.HANDLERS.items():       # vrcp14*/vrsqrt14*, bit-exact (ext7.py)
     HANDLERS.setdefault(_m, _f)
 
 __all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled", "X86Fault",
