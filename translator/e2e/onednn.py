@@ -663,6 +663,75 @@ def _bnorm_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# int8 conv fwd: _jit_avx512_core_x8s8s32x_conv_fwd_ker_t (record 24), avx512_core without VNNI:
+# u8 src nhwc [28][28][64], s8 weights for 4 oc blocks of 16 (OIhw4i16o4i: [ocb 4][icb 4][kh 3]
+# [kw 3][ic/4 4][16 o][4 i]), u8 dst nhwc [28][28][64]; 3x3, stride 1, padding 1 (the left/right
+# pads baked into the first (5 columns) and last (3 columns) ow blocks, 4 middle blocks of 5).
+# Per 4 input channels: `vpbroadcastd` of 4 src bytes, `vpmaddubsw` (u8 x s8 pairs summed with
+# signed 16-bit saturation), `vpmaddwd` with 1s (pairs of s16 -> s32), `vpaddd`. Then
+# dst = u8(rint(min(max(relu(f32(acc) * scales + bias), 0), 255))) (`vcvtdq2ps`, `vmulps`,
+# `vaddps`, the eltwise relu `vmaxps` with a table 0, `vmaxps`/`vminps` 0/255, `vcvtps2dq`,
+# `vpmovusdb`). Struct jit_conv_call_s (3.2); read: 0x00 src, 0x08 dst, 0x10 filt, 0x18 bias
+# (f32, 64), 0x40 scales (loaded as one 16-float vector for every oc block: oneDNN passes the
+# common output scale replicated 16 times), 0xf0 kh_padding. One call = one output row.
+
+I8C_H = I8C_W = 28
+I8C_IC = I8C_OC = 64
+I8C_K = 3
+
+
+def _int8_conv_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    x = rng.integers(0, 256, (I8C_H, I8C_W, I8C_IC)).astype(np.uint8)
+    w = rng.integers(-128, 128, (I8C_OC, I8C_IC, I8C_K, I8C_K)).astype(np.int8)      # [o][i][kh][kw]
+    x[5, :4, :8] = 255                                   # saturating vpmaddubsw pairs (255*127*2)
+    w[:3, :8] = 127
+    w[3:5, :8] = -128
+    bias = rng.uniform(-40, 80, I8C_OC).astype(np.float32)
+    scales = rng.uniform(2e-4, 8e-4, 16).astype(np.float32)
+    # OIhw4i16o4i: [ocb][icb][kh][kw][ic/4][16 o][4 i]
+    wk = w.reshape(4, 16, 4, 4, 4, I8C_K, I8C_K).transpose(0, 2, 5, 6, 3, 1, 4)
+    r.add("src", x, guard_end=True)
+    r.add("wei", np.ascontiguousarray(wk), guard_end=True)
+    r.add("bias", bias, guard_end=True)
+    r.add("scales", scales, guard_end=True)
+    # reference: per pair of input channels s16-saturated u8*s8 products, summed in s32
+    xp = np.zeros((I8C_H + 2, I8C_W + 2, I8C_IC), np.int64)
+    xp[1:-1, 1:-1] = x
+    w64 = w.astype(np.int64)
+    outs = []
+    for j, oh in enumerate([0, 1, 5, 14, 27]):
+        ih0 = oh - 1
+        ih_start = max(0, ih0)
+        kh_start = ih_start - ih0
+        kh_n = min(I8C_K, I8C_H - ih0) - kh_start
+        a, d = f"args{j}", f"dst{j}"
+        r.add(a, CONV_ARGS_SIZE)
+        r.add(d, np.full((I8C_W, I8C_OC), 0x5a, np.uint8), guard_end=True)
+        r.pointer(a, 0x00, "src", ih_start * I8C_W * I8C_IC)
+        r.pointer(a, 0x08, d)
+        r.pointer(a, 0x10, "wei", kh_start * I8C_K * 0x100)
+        r.pointer(a, 0x18, "bias")
+        r.pointer(a, 0x40, "scales")
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<Q", b, 0xf0, kh_n)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        acc = np.zeros((I8C_W, I8C_OC), np.int64)
+        for kh in range(I8C_K):
+            for kw in range(I8C_K):
+                win = xp[oh + kh, kw:kw + I8C_W]                              # [ow][ic]
+                prod = win[:, None, :] * w64[None, :, :, kh, kw]             # [ow][oc][ic]
+                pairs = prod[..., 0::2] + prod[..., 1::2]
+                acc += np.clip(pairs, -32768, 32767).sum(axis=-1)
+        f = acc.astype(np.int32).astype(np.float32) * np.tile(scales, 4) + bias
+        f = np.minimum(np.maximum(np.maximum(f, np.float32(0)), np.float32(0)), np.float32(255))
+        outs.append(Output(d, np.rint(f).astype(np.float64), 0.0, 0.0, dtype=np.uint8))
+    return Case(r, outs, unchanged=["src", "wei", "bias", "scales"],
+                note="five calls (output rows): oh 0 (top pad), 1, 5 (saturating pairs), 14, 27 (bottom pad)")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -735,4 +804,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "conv fwd f32, src nchw 3x224x224, 7x7 stride 2 pad 3, Ohwi16o weights, dst nChw16c, "
                "one output row (112 columns) of one 16-oc block",
                _conv_case),
+    KernelSpec("conv_int8", 24, "_jit_avx512_core_x8s8s32x_conv_fwd_ker_t", "30c973e1f648a686",
+               "conv fwd int8 (avx512_core, no VNNI): u8 src nhwc 64x28x28, s8 weights 64x64x3x3 "
+               "(OIhw4i16o4i), pad 1, s32 acc via vpmaddubsw/vpmaddwd, scales, f32 bias, relu, u8 dst",
+               _int8_conv_case),
 ]}
