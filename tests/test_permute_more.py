@@ -41,7 +41,7 @@ def test_entries_and_model():
     for m in ("vpermb", "vpermt2b", "vpermi2b", "vpermilps", "vpermilpd", "vmovddup", "movshdup",
               "vhaddps", "hsubpd", "vextractf64x4", "vinserti64x4", "vbroadcastf64x4", "vbroadcasti32x4",
               "vbroadcastf32x8", "vextractf128", "vpshldw", "vpshrdq", "vpshldvd", "vpshrdvw",
-              "vdbpsadbw", "vpmultishiftqb"):
+              "vdbpsadbw", "vpmultishiftqb", "vinsertps", "extractps"):
         assert m in ms, m
     assert all(modelled(m) for m in ms)
 
@@ -60,7 +60,7 @@ PINNED = {
     "62f1ff4812ca": ["trn1 z1.d, z2.d, z2.d"],
     "62f17e4816ca": ["trn2 z1.s, z2.s, z2.s"],
     # vextractf64x4 ymm1, zmm2, 1
-    "62f3fd481bd101": ["movprfx z1, z2", "ext z1.b, z1.b, z1.b, #32", "mov z1.b, p8/m, #0"],
+    "62f3fd481bd101": ["movprfx z1, z2", "ext z1.b, z1.b, z2.b, #32", "mov z1.b, p8/m, #0"],
     # vinserti64x4 zmm1, zmm2, ymm3, 1
     "62f3ed483acb01": ["ptrue p2.d, vl4", "movprfx z1, z2", "splice z1.d, p2, z1.d, z3.d"],
     # vextractf32x4 xmm1, zmm2, 2
@@ -96,7 +96,7 @@ def test_every_form_verifies(vl):
     from translator.verify.harness import Harness
     rx = "^(" + "|".join(map(re.escape, _mnemonics())) + ") " + ("zmm" if vl > 512 else "")
     forms = enumerate_forms(seed=7, only=rx, per_form=1)
-    assert len(forms) > (700 if vl == 512 else 250)
+    assert len(forms) > (780 if vl == 512 else 250)
     h = Harness(vl=vl, states=STATES, max_failures=2)
     bad = []
     for f in forms.values():
@@ -125,6 +125,9 @@ vpshldvw zmm1, zmm2, zmm3
 vpshrdvd ymm1{k1}{z}, ymm2, dword bcst [rax]
 vpmultishiftqb zmm1{k1}, zmm2, qword bcst [rax]
 vdbpsadbw zmm1, zmm2, zmm3, 0x1b
+vinsertps xmm1, xmm2, xmm3, 0xe5
+insertps xmm1, dword ptr [rax], 0x38
+vextractps dword ptr [rax], xmm2, 3
 """.strip().splitlines()
 
 

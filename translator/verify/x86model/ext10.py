@@ -241,3 +241,27 @@ def dbpsadbw(mc: Machine) -> None:
 
 HANDLERS["vpmultishiftqb"] = multishift
 HANDLERS["vdbpsadbw"] = dbpsadbw
+
+
+# ---- extractps / insertps --------------------------------------------------------------------------------
+
+def extractps(mc: Machine) -> None:
+    """r32 (zero-extended) / m32 = src.s[imm & 3]."""
+    dst, src, imm = mc.insn.ops
+    mc.store(dst, int(mc.vreg(src, np.uint32, 4)[imm.value & 3]), 32)
+
+
+def insertps(mc: Machine) -> None:
+    """dst = src1 with element imm[5:4] = src2.s[imm[7:6]] (m32: the loaded dword), then the
+    elements of zmask imm[3:0] zeroed; legacy keeps bits 128+, VEX/EVEX zero them."""
+    ops = mc.insn.ops
+    dst, s1, s2, imm = (ops[0], ops[0], ops[1], ops[2]) if mc.legacy else ops
+    imm = imm.value & 0xFF
+    out = mc.vreg(s1, np.uint32, 4).copy()
+    out[(imm >> 4) & 3] = mc.read_int(s2, 4) if isinstance(s2, Mem) else mc.vreg(s2, np.uint32, 4)[imm >> 6]
+    out[[i for i in range(4) if imm >> i & 1]] = 0
+    mc.write_vreg_bytes(dst, out.tobytes(), mc.legacy)
+
+
+_add(["extractps", "vextractps"], extractps)
+_add(["insertps", "vinsertps"], insertps)
