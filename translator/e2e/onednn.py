@@ -732,6 +732,62 @@ def _int8_conv_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# conv bwd data: _jit_avx512_common_conv_bwd_data_kernel_f32 (record 4), f32, nChw16c, 3x3,
+# stride 1, padding 1, 28 columns: one call computes one diff_src row (28 pixels x 16 ic,
+# accumulators zmm0..27) from one 16-oc block: diff_src[iw][i] = sum_{kh, kw, o}
+# diff_dst[ih + 1 - kh][iw + 1 - kw][o] * w[kh][kw][o][i] (weights OIhw16o16i, a 16x16 block:
+# [kh][kw][16 o][16 i], 0x400 bytes a kw, 0xc00 a kh). The kh loop walks diff_dst back one row
+# (0x700 bytes) and filt forward 0xc00. Struct jit_conv_call_s (3.2); read: 0x00 src (diff_src),
+# 0x08 dst (diff_dst), 0x10 filt, 0xf0 kh_padding, 0x130 channel (nonzero: the old diff_src is
+# added before the store: accumulation over oc blocks).
+
+BWDD_W, BWDD_H, BWDD_K = 28, 28, 3
+BWDD_NOCB = 2                    # oc blocks (two calls a row: channel 0, then channel 1)
+
+
+def _conv_bwd_data_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    dd = rng.uniform(-1, 1, (BWDD_NOCB, BWDD_H, BWDD_W, 16)).astype(np.float32)      # diff_dst nChw16c
+    w = rng.uniform(-1, 1, (BWDD_NOCB, BWDD_K, BWDD_K, 16, 16)).astype(np.float32)  # [ocb][kh][kw][o][i]
+    for c in range(BWDD_NOCB):
+        r.add(f"diff_dst{c}", dd[c], guard_end=True)
+        r.add(f"wei{c}", w[c], guard_end=True)
+    ddp = np.zeros((BWDD_NOCB, BWDD_H + 2, BWDD_W + 2, 16))
+    ddp[:, 1:-1, 1:-1] = dd
+    w64 = w.astype(np.float64)
+    outs = []
+    for j, ih in enumerate([0, 1, 13, 27]):
+        # valid kh: oh = ih + 1 - kh inside [0, H)
+        khs = [kh for kh in range(BWDD_K) if 0 <= ih + 1 - kh < BWDD_H]
+        s = f"diff_src{j}"
+        r.add(s, np.full((BWDD_W, 16), np.nan, np.float32), guard_end=True)
+        for c in range(BWDD_NOCB):
+            a = f"args{j}_{c}"
+            r.add(a, CONV_ARGS_SIZE)
+            r.pointer(a, 0x00, s)
+            r.pointer(a, 0x08, f"diff_dst{c}", (ih + 1 - khs[0]) * BWDD_W * 64)
+            r.pointer(a, 0x10, f"wei{c}", khs[0] * 0xc00)
+            b = bytearray(r.buffers[r.index(a)].data)
+            struct.pack_into("<Q", b, 0xf0, len(khs))
+            struct.pack_into("<Q", b, 0x130, c)                   # channel: accumulate after the first
+            r.buffers[r.index(a)].data = bytes(b)
+            r.call(a)
+        acc = np.zeros((BWDD_W, 16))
+        mag = np.zeros((BWDD_W, 16))
+        for c in range(BWDD_NOCB):
+            for kh in range(BWDD_K):
+                for kw in range(BWDD_K):
+                    win = ddp[c, ih + 1 - kh + 1, 1 - kw + 1:1 - kw + 1 + BWDD_W]          # [iw][o]
+                    acc += win @ w64[c, kh, kw]
+                    mag += np.abs(win) @ np.abs(w64[c, kh, kw])
+        n = BWDD_NOCB * BWDD_K * BWDD_K * 16 + 2
+        outs.append(Output(s, acc, 0.0, 1.2 * n * 2.0 ** -24 * mag + 1e-30))
+    unchanged = [b.name for b in r.buffers if b.name.startswith(("diff_dst", "wei"))]
+    return Case(r, outs, unchanged=unchanged,
+                note="four diff_src rows (ih 0, 1, 13, 27), each two calls: oc block 0 (channel 0), oc block 1 (channel 1: accumulate)")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -808,4 +864,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "conv fwd int8 (avx512_core, no VNNI): u8 src nhwc 64x28x28, s8 weights 64x64x3x3 "
                "(OIhw4i16o4i), pad 1, s32 acc via vpmaddubsw/vpmaddwd, scales, f32 bias, relu, u8 dst",
                _int8_conv_case),
+    KernelSpec("conv_bwd_data", 4, "_jit_avx512_common_conv_bwd_data_kernel_f32", "1cb3f4ddef05ceac",
+               "conv bwd data f32, nChw16c 28x28, 3x3 stride 1 pad 1, OIhw16o16i weights, one diff_src row "
+               "(28 columns, 16 ic) per call and oc block, accumulated over two oc blocks",
+               _conv_bwd_data_case),
 ]}
