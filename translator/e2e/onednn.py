@@ -788,6 +788,108 @@ def _conv_bwd_data_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# conv bwd weights: jit_avx512_common_conv_bwd_weights_kernel_f32 (record 5), f32, nChw16c
+# 28x28, 3x3, stride 1, padding 1, one 16x16 (ic block x oc block) diff_weights block per call,
+# harness_2d_reduction (`compute_oh_loop_partial`): output rows os_index_begin..os_index_end of
+# one image, diff_w[kh][kw][i][o] += sum_{oh, ow} src[oh - 1 + kh][ow - 1 + kw][i] diff_dst[oh][ow][o]
+# (OIhw16i16o: [kh][kw][16 i][16 o], 0xc00 bytes a kh), diff_bias[o] += sum diff_dst[oh][ow][o].
+# Accumulators: 3 kw x ic_block_step 8 (zmm0..23), two ic steps, loaded from and stored back to
+# diff_w for every output row. Struct jit_conv_call_s (3.2); read: 0x00 src, 0x08 dst (diff_dst),
+# 0x10 filt (diff_weights), 0x18 bias (diff_bias), 0xb0 kh_offset (bytes, added to filt),
+# 0xc0 os_index_begin, 0xd0 os_index_end, 0xf0 kh_padding, 0x130 channel (nonzero: zero the
+# diff_weights block (and diff_bias unless flags) first), 0x1e0 flags (nonzero: no diff_bias).
+# The driver computes src/kh_padding/kh_offset as oneDNN's compute_diff_weights_2d does.
+
+BWDW_H, BWDW_W, BWDW_K = 28, 28, 3
+
+
+def _conv_bwd_weights_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    nimg = 2
+    x = rng.uniform(-1, 1, (nimg, 2, BWDW_H, BWDW_W, 16)).astype(np.float32)     # [n][icb][h][w][16]
+    dd = rng.uniform(-1, 1, (nimg, BWDW_H, BWDW_W, 16)).astype(np.float32)       # [n][h][w][16] (one oc block)
+    for n in range(nimg):
+        for icb in range(2):
+            r.add(f"src{n}_{icb}", x[n, icb], guard_end=True)
+        r.add(f"diff_dst{n}", dd[n], guard_end=True)
+
+    def call(tag, n, icb, wei, bias, oh_s, oh_e, channel, flags):
+        ih_s = -1 + oh_s
+        top = max(0, -ih_s)
+        bottom = max(0, ih_s - BWDW_H + BWDW_K)
+        a = f"args_{tag}"
+        r.add(a, CONV_ARGS_SIZE)
+        r.pointer(a, 0x00, f"src{n}_{icb}", (ih_s + top) * BWDW_W * 64)
+        r.pointer(a, 0x08, f"diff_dst{n}", oh_s * BWDW_W * 64)
+        r.pointer(a, 0x10, wei)
+        r.pointer(a, 0x18, bias)
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<Q", b, 0xb0, min(BWDW_K - 1, top) * BWDW_K * 16 * 16 * 4)   # kh_offset
+        struct.pack_into("<Q", b, 0xc0, oh_s)
+        struct.pack_into("<Q", b, 0xd0, oh_e)
+        struct.pack_into("<Q", b, 0xf0, BWDW_K - top - bottom)                        # kh_padding
+        struct.pack_into("<Q", b, 0x130, channel)
+        struct.pack_into("<i", b, 0x1e0, flags)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+
+    xp = np.zeros((nimg, 2, BWDW_H + 2, BWDW_W + 2, 16))
+    xp[:, :, 1:-1, 1:-1] = x
+    dd64 = dd.astype(np.float64)
+
+    def ref(parts):        # parts: [(image, ic block)]
+        acc = np.zeros((BWDW_K, BWDW_K, 16, 16))
+        mag = np.zeros_like(acc)
+        for n, icb in parts:
+            for kh in range(BWDW_K):
+                for kw in range(BWDW_K):
+                    win = xp[n, icb, kh:kh + BWDW_H, kw:kw + BWDW_W].reshape(-1, 16)       # [oh*ow][i]
+                    g = dd64[n].reshape(-1, 16)
+                    acc[kh, kw] += win.T @ g
+                    mag[kh, kw] += np.abs(win).T @ np.abs(g)
+        bsum = sum(dd64[n].reshape(-1, 16).sum(0) for n, _ in parts)
+        bmag = sum(np.abs(dd64[n]).reshape(-1, 16).sum(0) for n, _ in parts)
+        nt = len(parts) * BWDW_H * BWDW_W + 2
+        return (acc, 1.2 * nt * 2.0 ** -24 * mag + 1e-30), (bsum, 1.2 * nt * 2.0 ** -24 * bmag + 1e-30)
+
+    outs = []
+    wshape = (BWDW_K, BWDW_K, 16, 16)
+    # A: image 0, ic block 0, all rows in one call (channel 1: zero first; flags 0: diff_bias too)
+    r.add("dw_a", np.full(wshape, np.nan, np.float32), guard_end=True)
+    r.add("db_a", np.full(16, np.nan, np.float32), guard_end=True)
+    call("a", 0, 0, "dw_a", "db_a", 0, BWDW_H, 1, 0)
+    (w_ref, w_tol), (b_ref, b_tol) = ref([(0, 0)])
+    outs += [Output("dw_a", w_ref, 0.0, w_tol), Output("db_a", b_ref, 0.0, b_tol)]
+    # B: image 0 rows [0, 11) (zeroing) + rows [11, 28), then image 1 rows [0, 28), ic block 1
+    r.add("dw_b", np.full(wshape, np.nan, np.float32), guard_end=True)
+    r.add("db_b", np.full(16, np.nan, np.float32), guard_end=True)
+    call("b0", 0, 1, "dw_b", "db_b", 0, 11, 1, 0)
+    call("b1", 0, 1, "dw_b", "db_b", 11, BWDW_H, 0, 0)
+    call("b2", 1, 1, "dw_b", "db_b", 0, BWDW_H, 0, 0)
+    (w_ref, w_tol), (b_ref, b_tol) = ref([(0, 1), (1, 1)])
+    outs += [Output("dw_b", w_ref, 0.0, w_tol), Output("db_b", b_ref, 0.0, b_tol)]
+    # C: flags 1 (not the first ic block): diff_bias left alone; rows [27, 28) then [0, 1):
+    # the bottom-only and top-only edges
+    r.add("dw_c", np.full(wshape, np.nan, np.float32), guard_end=True)
+    r.add("db_c", np.full(16, 7.0, np.float32), guard_end=True)
+    call("c0", 1, 0, "dw_c", "db_c", 27, 28, 1, 1)
+    call("c1", 1, 0, "dw_c", "db_c", 0, 1, 0, 1)
+    acc = np.zeros(wshape)
+    mag = np.zeros(wshape)
+    for oh in (27, 0):
+        for kh in range(BWDW_K):
+            for kw in range(BWDW_K):
+                win = xp[1, 0, oh + kh, kw:kw + BWDW_W]
+                acc[kh, kw] += win.T @ dd64[1, oh]
+                mag[kh, kw] += np.abs(win).T @ np.abs(dd64[1, oh])
+    outs.append(Output("dw_c", acc, 0.0, 1.2 * 60 * 2.0 ** -24 * mag + 1e-30))
+    unchanged = [b.name for b in r.buffers if b.name.startswith(("src", "diff_dst"))] + ["db_c"]
+    return Case(r, outs, unchanged=unchanged,
+                note="A: one call, all rows; B: rows split over two calls plus a second image (accumulating); "
+                     "C: flags=1 (no bias), the last and first rows alone")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -868,4 +970,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "conv bwd data f32, nChw16c 28x28, 3x3 stride 1 pad 1, OIhw16o16i weights, one diff_src row "
                "(28 columns, 16 ic) per call and oc block, accumulated over two oc blocks",
                _conv_bwd_data_case),
+    KernelSpec("conv_bwd_weights", 5, "jit_avx512_common_conv_bwd_weights_kernel_f32", "5ef47421231ba601",
+               "conv bwd weights f32, nChw16c 28x28, 3x3 stride 1 pad 1, one 16x16 OIhw16i16o diff_weights "
+               "block and diff_bias over output rows os_index_begin..end (2d reduction harness)",
+               _conv_bwd_weights_case),
 ]}
