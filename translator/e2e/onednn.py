@@ -890,6 +890,60 @@ def _conv_bwd_weights_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# binary: jit_uni_binary_kernel_t (records 49: add, 50: mul), f32, src0/src1/dst of the same
+# shape (no broadcast), argument struct jit_binary_call_s (3.2):
+#   0x00 src0, 0x08 src1, 0x10 dst, 0x18 indices, 0x20 scales_src0, 0x28 scales_src1,
+#   0x30 size_t spat_offt_count (bytes), 0x38 post_ops_binary_rhs_arg_vec, 0x40 src1_stride_range,
+#   0x48 dst_orig
+# Loops: 8 vectors (0x200 bytes) a step while the count is >= 0x200, then one vector while
+# >= 0x40, then a tail under k2 (never set by this kernel: its shapes have no tail, so the
+# driver keeps counts multiples of 64 bytes).
+
+BIN_ARGS_SIZE = 0x50
+
+
+def _binary_case(op: str) -> Callable[[np.random.Generator], Case]:
+    fn = np.add if op == "add" else np.multiply
+
+    def make(rng: np.random.Generator) -> Case:
+        r = Request()
+        outs = []
+        for j, n in enumerate([16 * 29, 16, 16 * 8]):        # 3 x 8 + 5 vectors; 1 vector; 8 vectors
+            s0, s1, d, a = f"src0_{j}", f"src1_{j}", f"dst{j}", f"args{j}"
+            x = rng.normal(0, 10, n).astype(np.float32)
+            y = rng.normal(0, 10, n).astype(np.float32)
+            if j == 0:
+                sp = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-40, -1e-40, 3e38, -3e38, 1e-30, 1e-20,
+                               -1.0, 0.5], np.float32)
+                x[:13] = sp
+                y[:13] = sp[::-1]
+                x[13:26] = sp
+                y[13:26] = sp
+                # NaN payloads (x86: the first source's NaN wins, signalling ones are quieted)
+                nans = np.array([0x7fa00001, 0x7fc00abc, 0xffc12345, 0x7f800002, 0x3f800000, 0xff812345],
+                                np.uint32).view(np.float32)
+                x[26:32] = nans
+                y[26:32] = nans[::-1]
+            r.add(a, BIN_ARGS_SIZE)
+            r.add(s0, x, guard_end=True)
+            r.add(s1, y, guard_end=True)
+            r.add(d, np.full(n, np.nan, np.float32), guard_end=True)
+            r.pointer(a, 0x00, s0)
+            r.pointer(a, 0x08, s1)
+            r.pointer(a, 0x10, d)
+            b = bytearray(r.buffers[r.index(a)].data)
+            struct.pack_into("<Q", b, 0x30, 4 * n)
+            r.buffers[r.index(a)].data = bytes(b)
+            r.call(a)
+            with np.errstate(all="ignore"):
+                ref = fn(x, y).astype(np.float64)                 # f32 arithmetic: exact
+            outs.append(Output(d, ref, 0.0, 0.0))
+        unchanged = [b.name for b in r.buffers if b.name.startswith("src")]
+        return Case(r, outs, unchanged=unchanged, note="three calls: 464, 16, 128 floats (specials in the first)")
+    return make
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -974,4 +1028,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "conv bwd weights f32, nChw16c 28x28, 3x3 stride 1 pad 1, one 16x16 OIhw16i16o diff_weights "
                "block and diff_bias over output rows os_index_begin..end (2d reduction harness)",
                _conv_bwd_weights_case),
+    KernelSpec("binary_add", 49, "jit_uni_binary_kernel_t", "e55adfda05598890",
+               "binary add f32, same-shape src0/src1 (no broadcast), dense", _binary_case("add")),
+    KernelSpec("binary_mul", 50, "jit_uni_binary_kernel_t", "11a28801eacc316f",
+               "binary mul f32, same-shape src0/src1 (no broadcast), dense", _binary_case("mul")),
 ]}
