@@ -158,3 +158,51 @@ def test_index_and_displacement_fold_into_mul_vl():
     body = _body("62f27d48184cc804", "vbroadcastss")
     assert [l for l in body if not l.startswith(".")] == [
         "add x16, x6, x3, lsl #3", "ld1rw {z1.s}, p0/z, [x16, #16]"]
+
+
+# ---------------------------------------------------------------------------------------------
+# keeps_zero (lower/upper.py): a VEX op whose sources are already zero above 256 needs no zeroing
+
+def test_upper_zero_dataflow_drops_redundant_zeroing():
+    from translator.translate import translate
+    # vpaddd ymm1,ymm2,ymm3 ; vpaddd ymm4,ymm1,ymm1 ; vpaddd ymm4{k1},ymm1,ymm2 ; vpaddd ymm5,ymm4,[rax] ; ret
+    code = bytes.fromhex("c5edfecb" "c5f5fee1" "62f17529fee2" "c5ddfe28" "c3")
+    t = translate(code, linear=True)
+    bodies = [[l for l in b if not l.startswith(".")] for i, b in t.lines if i is not None]
+    assert bodies[0] == ["add z1.s, z2.s, z3.s", "mov z1.b, p8/m, #0"]      # ymm2/3: unknown uppers
+    assert bodies[1] == ["add z4.s, z1.s, z1.s"]                            # ymm1 known zero
+    assert bodies[2][-1] == "mov z4.b, p8/m, #0"                            # masked: k may reach up
+    assert bodies[3] == ["ld1w {z31.s}, p2/z, [x6]", "add z5.s, z4.s, z31.s"]   # p2: ptrue vl32
+
+
+def test_upper_zero_facts():
+    from translator.decode.flow import linear
+    from translator.lower.upper import effects, zero_above_in
+    code = bytes.fromhex("c5edfecb" "c5f877" "0f58c1" "62f17c48" "58c1" "c3")
+    # vpaddd ymm1,.. ; vzeroupper ; addps xmm0,xmm1 (legacy: keeps) ; vaddps zmm0,zmm0,zmm1 ; ret
+    p = linear(code, 0)
+    order = list(p.insns.values())
+    assert effects(order[0].raw)[:3] == (1 << 1, 1 << 1, 0)
+    st = zero_above_in(order, lambda i: [i.next_address] if i.next_address in p.insns and i.flow == "next" else [], {0})
+    z256, z128 = st[order[2].address]
+    assert z128 == 0xFFFF and z256 == 0xFFFF                  # after vzeroupper
+    assert st[order[3].address] == (0xFFFF, 0xFFFF)           # legacy SSE keeps the upper bits
+    assert st[order[4].address][0] & 1 == 0                  # a zmm write forgets zmm0
+
+
+def test_verify_refutes_a_wrong_keeps_zero_claim(tmp_path):
+    """The verify variant runs states zero above the width: a claim that does not hold (a
+    register broadcast fills every lane) is caught."""
+    import shutil
+    from translator.lower.tables import TABLE_DIR, load_tables
+    from translator.verify.forms import enumerate_forms
+    from translator.verify.harness import Harness
+    for f in TABLE_DIR.glob("*.yaml"):
+        shutil.copy(f, tmp_path / f.name)
+    p = tmp_path / "moves.yaml"
+    p.write_text(p.read_text().replace("  mnemonics: [vbroadcastss, vpbroadcastd]\n",
+                                       "  mnemonics: [vbroadcastss, vpbroadcastd]\n  keeps_zero: yes\n"))
+    tables = load_tables(tmp_path)
+    forms = enumerate_forms(tables, seed=0, only=r"^vpbroadcastd ymm, xmm$")
+    res = Harness(states=64, tables=tables).run_form(next(iter(forms.values())))
+    assert res.mismatches > 0

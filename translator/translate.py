@@ -18,6 +18,7 @@ from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
+from .lower.upper import zero_above_in, zero_context
 from .lower.indirect import lower_indirect_jump
 from .lower.regmap import SCRATCH_MXCSR, X_CTX
 from .lower.system import check_constant_mxcsr
@@ -265,6 +266,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     states: dict[int, dict] = {}      # flag state assumed at each instruction
     unsupported = []
     plan = BorrowPlan()               # registers borrowed over runs (lower/borrow.py)
+    zabove = _zero_above(prog, order, tables)   # vector operands known zero above the width
     vlive_eff = vlive
 
     def lower_all() -> None:
@@ -279,7 +281,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
             # UnitContext(flags_live_out=live[a], label_of=_safe(label_of), free_z=dead after a, ...),
             # shared between instructions with the same liveness (see "Lowering cache" below)
-            ctx = lowering.context(a, live, vlive_eff, label_of, counter, outlined)
+            ctx = lowering.context(a, live, vlive_eff, label_of, counter, outlined, zabove.get(a))
             reg = region_of(a) if regions else None
             try:
                 check_constant_mxcsr(insn, prog)      # system.yaml: DAZ/FTZ constants unsupported
@@ -534,19 +536,20 @@ class _UnitLowering:
         self.fz_index = None        # where free_z sits in a context's key part
 
     def context(self, a: int, live: dict, vlive: dict, label_of, counter: list,
-                outlined: list) -> UnitContext:
+                outlined: list, zero_above: Optional[frozenset] = None) -> UnitContext:
         """The UnitContext for the instruction at ``a``: one object per distinct (flags live
         out, vector registers live out) in the unit, made once, with its cache-key part computed
         once. The engine only reads a context (the label counter and the outlined list are the
         unit's, shared), so the same object serves every instruction and pass that needs it."""
         fl = live.get(a, _NOTHING)
         vz = vlive.get(a, _NOTHING)
-        k = (fl, vz)
+        k = (fl, vz, zero_above)
         c = self.ctxs.get(k)
         if c is None or c.label_counter is not counter or c.outlined is not outlined \
                 or self._label_fn(c) is not label_of:
             c = UnitContext(flags_live_out=set(fl), label_of=_safe(label_of), label_counter=counter,
-                            outlined=outlined, free_z=[z for z in range(31, -1, -1) if z not in vz])
+                            outlined=outlined, free_z=[z for z in range(31, -1, -1) if z not in vz],
+                            zero_above=zero_above)
             c._x2sve_label_fn = label_of
             self.ctxs[k] = c
             try:
@@ -690,6 +693,23 @@ def _vec_masks(raw: bytes) -> tuple[int, int]:
 
 
 _ALL_Z = frozenset(range(32))
+
+
+def _zero_above(prog: Program, order: list[Insn], tables) -> dict[int, frozenset]:
+    """For each instruction whose entry says ``keeps_zero``: the vector operands that are zero
+    above its destination's width (lower/upper.py), so the engine can drop the zeroing."""
+    def claims(e) -> bool:
+        return e is not None and (e.keeps_zero or any(r.keeps_zero for r in e.rules))
+    cand = [i for i in order if i.encoding in ("vex", "evex") and claims(tables.entry_for(i.mnemonic))]
+    if not cand:
+        return {}
+    state = zero_above_in(order, lambda i: _successors(prog, i), set(prog.entries))
+    out = {}
+    for i in cand:
+        z = zero_context(i, state[i.address])
+        if z:
+            out[i.address] = z
+    return out
 
 
 def _vec_touched(insn: Insn) -> frozenset:

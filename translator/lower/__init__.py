@@ -26,6 +26,7 @@ class Snippet:
     flags_out: dict
     labels: dict = field(default_factory=dict)
     outlined: list = field(default_factory=list)
+    zero_above: Optional[frozenset] = None    # lowered assuming these operands zero above the width
 
     @property
     def lines(self) -> list[str]:
@@ -60,17 +61,19 @@ def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dic
 def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
                   tables: Optional[Tables] = None, flags_in: Optional[dict] = None,
                   flags_live_out: frozenset = ALL_FLAGS, label_of=None, outline: bool = False,
-                  free_z: Optional[list] = None) -> Snippet:
+                  free_z: Optional[list] = None, zero_above: Optional[frozenset] = None) -> Snippet:
     """Lower one instruction as a stand-alone unit (raises ``Unsupported``).
 
     ``free_z`` overrides the vector registers the lowering may use as temporaries (``[]`` forces
-    the spill path, as in a kernel that keeps all 32 registers live)."""
+    the spill path, as in a kernel that keeps all 32 registers live); ``zero_above`` says which
+    vector operands are zero above the destination's width (see lower/upper.py)."""
     tables = tables or default_tables()
     pref, finest = layout_needs([insn], tables)
     rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest)
     eng = Engine(tables, rm, nan_mode=nan_mode)
     fin = dict(flags_in or {})
     ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of,
-                      outlined=[] if outline else None, free_z=free_z)
+                      outlined=[] if outline else None, free_z=free_z, zero_above=zero_above)
     body, fout = eng.lower(insn, ctx, fin)
-    return Snippet(insn, rm.setup_lines(), body, rm, fin, fout, outlined=ctx.outlined or [])
+    return Snippet(insn, rm.setup_lines(), body, rm, fin, fout, outlined=ctx.outlined or [],
+                   zero_above=zero_above)

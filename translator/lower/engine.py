@@ -45,6 +45,8 @@ class UnitContext:
     outlined: Optional[list] = None      # where out-of-line slow paths go (None: inline only)
     free_z: Optional[list] = None        # vector registers dead after this instruction (temps)
     z_consulted: bool = False            # set when a lowering's result depended on free_z
+    zero_above: Optional[frozenset] = None   # vector operands known zero above the dst width
+                                             # (lower/upper.py; entries with keeps_zero)
 
 
 def operand_kind(op) -> str:
@@ -644,7 +646,11 @@ class Engine:
         post_zero = []
         if (lo.vars["bits"] and entry.T and lo.vars["width"] == "part" and not lo.vars["legacy"]
                 and isinstance(insn.ops[0], Vec)):
-            post_zero = self._zero_upper(lo, lo.render("{dst}"), lo.vars["bits"])
+            za = ctx.zero_above
+            if not ((entry.keeps_zero or rule.keeps_zero) and za is not None and not insn.mask
+                    and all(op.index in za for op in insn.ops if isinstance(op, Vec))
+                    and not any(isinstance(op, Mem) and op.bcst for op in insn.ops)):
+                post_zero = self._zero_upper(lo, lo.render("{dst}"), lo.vars["bits"])
         lines = lo.pre + body + post_zero + lo.post + lo.final
         keep_nzcv = ("nzcv" in entry.clobbers and entry.flags is None and bool(ctx.flags_live_out)
                      and any(str(v) not in ("0", "1") for v in flags_in.values()))

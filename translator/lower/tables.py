@@ -16,8 +16,8 @@ TABLE_DIR = Path(__file__).resolve().parents[2] / "mapping_tables"
 
 ENTRY_KEYS = {"doc", "mnemonics", "operands", "T", "use", "args", "rules", "nan", "flags",
               "undefined_flags", "clobbers", "masking", "rw", "verify", "approx", "cond",
-              "escape", "reads_flags", "atomic", "pf", "data"}
-RULE_KEYS = {"when", "test", "sve", "note", "flags"}
+              "escape", "reads_flags", "atomic", "pf", "data", "keeps_zero"}
+RULE_KEYS = {"when", "test", "sve", "note", "flags", "keeps_zero"}
 PATTERN_KEYS = {"doc", "params", "rules"}
 OPERAND_KINDS = {"vec", "zmm", "ymm", "xmm", "mem", "bcst", "gpr", "r8", "r16", "r32", "r64",
                  "k", "imm", "rel", "none"}
@@ -61,6 +61,7 @@ class Rule:
     note: str = ""
     flags: Optional[dict] = None
     where: str = ""
+    keeps_zero: bool = False      # as Entry.keeps_zero, for this rule only
 
 
 @dataclass
@@ -86,6 +87,7 @@ class Entry:
     atomic: bool = False          # the lowering is atomic, so a `lock` prefix is honoured
     pf: list = field(default_factory=list)   # rules leaving the PF byte in {pf} (flags.py "P")
     data: list = field(default_factory=list)  # constant lines (.word ...) placed out of line (engine)
+    keeps_zero: bool = False      # VEX/EVEX ymm/xmm: sources zero above the width -> dst is too
 
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
@@ -163,7 +165,8 @@ def _parse_rules(raw: Any, path: str, line: int) -> list[Rule]:
                 compile(test, path, "eval")
             except SyntaxError:
                 raise _fail(path, rl, f"'test' is not a valid expression: {test!r}") from None
-        rules.append(Rule(dict(when), test, sve, r.get("note", ""), r.get("flags"), f"{path}:{rl}"))
+        rules.append(Rule(dict(when), test, sve, r.get("note", ""), r.get("flags"), f"{path}:{rl}",
+                          bool(r.get("keeps_zero"))))
     return rules
 
 
@@ -283,7 +286,8 @@ def load_tables(directory: Path | str | None = None) -> Tables:
                       escape=raw.get("escape"), reads_flags=bool(raw.get("reads_flags")),
                       atomic=bool(raw.get("atomic")),
                       pf=_parse_rules(raw["pf"], path, line) if "pf" in raw else [],
-                      data=_parse_data(raw.get("data"), path, line))
+                      data=_parse_data(raw.get("data"), path, line),
+                      keeps_zero=bool(raw.get("keeps_zero")))
             for m in mnems:
                 if m in entries:
                     raise _fail(path, line, f"mnemonic {m!r} already defined at {entries[m].where}")

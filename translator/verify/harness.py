@@ -36,6 +36,7 @@ from ..encode import assemble
 from ..ir import GPR64, Insn, Mem
 from ..lower import ALL_FLAGS, Unsupported, lower_snippet
 from ..lower.regmap import MXCSR_DEFAULT, SCRATCH_MXCSR
+from ..lower.upper import dst_is_free, operand_regs, zero_context
 from ..lower.tables import Tables, default_tables
 from . import x86_model as model
 from .arm_exec import ArmExecError, ArmRunner
@@ -127,10 +128,13 @@ class Harness:
         self.runner = ArmRunner(vl)
 
     # ---- preparation ------------------------------------------------------------------------
-    def _lower(self, insn: Insn, flags_in: dict, dead: bool = False, pressure: bool = False):
+    def _lower(self, insn: Insn, flags_in: dict, dead: bool = False, pressure: bool = False,
+               zero: bool = False):
         """``dead``: lower as if x86 flags were dead afterwards, which lets the engine move slow
         paths (the NaN fix-up) out of line; NZCV is then not compared. ``pressure``: no free
-        vector register, so every temporary is spilled (a kernel using all 32 zmm)."""
+        vector register, so every temporary is spilled (a kernel using all 32 zmm). ``zero``:
+        lower as if every vector operand were zero above the destination's width (an entry's
+        ``keeps_zero`` claim; the state is made so in ``_one``)."""
         branch = insn.flow in ("conditional_branch", "unconditional_branch") and insn.target is not None
         label_of = None
         if branch:
@@ -143,7 +147,8 @@ class Harness:
         snip = lower_snippet(insn, vl=self.vl, nan_mode=self.nan_mode, tables=self.tables,
                              flags_in=dict(flags_in), label_of=label_of,
                              flags_live_out=frozenset() if dead else ALL_FLAGS, outline=dead,
-                             free_z=[] if pressure else None)
+                             free_z=[] if pressure else None,
+                             zero_above=frozenset(operand_regs(insn)) if zero else None)
         if dead:
             snip.flags_out = {}
         lines = list(snip.lines)
@@ -162,11 +167,16 @@ class Harness:
             kinds = [(FLAGS_C, False, False), (FLAGS_NC, False, False)]
             if entry is not None and entry.nan and not inst.insn.flow.endswith("branch"):
                 kinds.append((FLAGS_C, True, False))      # the out-of-line NaN path
+            kinds = [k + (False,) for k in kinds]
             if entry is not None and entry.T:
-                kinds.append((FLAGS_NC, entry.nan != [], True))   # every temporary spilled
-            for fin, dead, pressure in kinds:
+                kinds.append((FLAGS_NC, entry.nan != [], True, False))   # every temporary spilled
+            if (entry is not None and not inst.insn.mask
+                    and (entry.keeps_zero or any(r.keeps_zero for r in entry.rules))
+                    and zero_context(inst.insn, (0, 0)) is not None):
+                kinds.append((FLAGS_NC, False, False, True))   # operands zero above the width
+            for fin, dead, pressure, zero in kinds:
                 try:
-                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure)
+                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure, zero)
                 except Unsupported as e:
                     unsupported.append(f"{inst.insn.text}: {e.reason}")
                     variants = None
@@ -274,6 +284,10 @@ class Harness:
         if self.vl < 512:
             nb = self.vl // 8
             st.zmm = [z[:nb] + bytes(64 - nb) for z in st.zmm]
+        if snip.zero_above is not None:     # keeps_zero: registers zero above the width, except
+            nb = insn.ops[0].bits // 8      # a destination the instruction does not read
+            keep = {insn.ops[0].index} if dst_is_free(insn) else set()
+            st.zmm = [z if i in keep else z[:nb] + bytes(len(z) - nb) for i, z in enumerate(st.zmm)]
         for k in rm.k_pred:
             cap = rm.k_capacity(k)
             if cap < 64:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext7, ext8, ext6, ext5, ext9, ext11, ext10, ext12, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext5, ext6, ext7, ext8, ext9, ext10, ext11, ext12, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -40,13 +40,13 @@ for _m, _f in ext3.HANDLERS.items():        # VNNI, vpternlog, vpcmp*, pabs*, pm
 ext3.chain_evex_compares(HANDLERS)          # EVEX vpcmpeq*/vpcmpgt* into opmasks
 for _m, _f in ext9.HANDLERS.items():       # AVX512-FP16 arithmetic, compares, conversions (ext9.py)
     HANDLERS.setdefault(_m, _f)
-for _m, _f in ext11.HANDLERS.items():      # kunpck, mask<->vector, compress/expand, scatter, bit counts (ext11.py)
-    HANDLERS.setdefault(_m, _f)
 for _m, _f in ext5.HANDLERS.items():       # pd / scalar conversions, comis (ext5.py)
     HANDLERS.setdefault(_m, _f)
-for _m, _f in ext6.HANDLERS.items():       # vscalef, vgetmant, vfpclass, vrange, vreduce (ext6.py)
+for _m, _f in ext11.HANDLERS.items():      # kunpck, mask<->vector, compress/expand, scatter, bit counts (ext11.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext10.HANDLERS.items():      # vpermb, vpermil*, movdup, hadd/hsub, 128/256-bit insert/extract/broadcast, VBMI2 (ext10.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext6.HANDLERS.items():       # vscalef, vgetmant, vfpclass, vrange, vreduce (ext6.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext12.HANDLERS.items():      # bswap (ext12.py; gpr_extra.yaml)
     HANDLERS.setdefault(_m, _f)
