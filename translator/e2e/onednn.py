@@ -944,6 +944,65 @@ def _binary_case(op: str) -> Callable[[np.random.Generator], Case]:
 
 
 # ---------------------------------------------------------------------------------------------
+# 1x1 conv: jit_avx512_common_1x1_conv_kernel (record 7), f32, no bias, no post-ops (the
+# backward-data/no-bias shape: out[l][p][j] = (old unless REDUCE_FIRST) + sum_r bcast[r][p] *
+# load[l][r][j]), nChw16c with 784 (28x28) pixels a channel plane baked in (0xc400 bytes), load
+# (weights) blocks of [256 reduce][16] (0x4000 bytes), ur = 7 pixels, explicit `vbroadcastss` +
+# `vfmadd231ps`, load blocks of 3, 2 or 1 x 16 channels selected by the remaining load_dim.
+# Struct jit_1x1_conv_call_s (3.2):
+#   0x00 bcast_data, 0x08 load_data, 0x10 output_data, 0x18 bias_data, 0x20 acc_s32, 0x28 scales,
+#   0x30 compensation, 0x38 store_buffer, 0x40 zp_compensation, 0x48 src_zero_point,
+#   0x50 dst_zero_point, 0x58 dst_scale, 0x60 post_ops_binary_rhs_arg_vec, 0x68 dst_orig,
+#   0x70 load_dim, 0x78 bcast_dim, 0x80 reduce_dim (channels / pixels), 0x88 output_stride,
+#   0x90 first_last_flag (FLAG_REDUCE_FIRST = 0x100: store, else add to the output)
+# bcast_dim must be a multiple of ur = 7 (the kernel has no ur tail), load_dim and reduce_dim of 16.
+
+C1_ARGS_SIZE = 0x98
+C1_HW, C1_RED, C1_NLB = 784, 256, 5
+
+
+def _conv1x1_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    x = rng.uniform(-1, 1, (C1_RED // 16, C1_HW, 16)).astype(np.float32)        # bcast: [r/16][p][r%16]
+    w = rng.uniform(-1, 1, (C1_NLB, C1_RED, 16)).astype(np.float32)             # load: [l/16][r][l%16]
+    r.add("bcast", x, guard_end=True)
+    r.add("load", w, guard_end=True)
+    xr = x.astype(np.float64).transpose(0, 2, 1).reshape(C1_RED, C1_HW)         # [r][p]
+    w64 = w.astype(np.float64)
+    outs = []
+    # (load_dim, bcast_dim, reduce_dim, REDUCE_FIRST, first pixel, first reduce channel)
+    calls = [(80, 784, 256, True, 0, 0),          # load blocks 3 + 2, all pixels
+             (32, 70, 128, False, 14, 128),       # accumulate into existing output
+             (16, 21, 64, True, 763, 16)]         # one load block, the last 21 pixels
+    for j, (ld, bd, rd, first, p0, r0) in enumerate(calls):
+        a, o = f"args{j}", f"out{j}"
+        nlb = ld // 16
+        o0 = rng.uniform(-1, 1, (nlb, C1_HW, 16)).astype(np.float32)
+        r.add(a, C1_ARGS_SIZE)
+        r.add(o, o0, guard_end=True)
+        r.pointer(a, 0x00, "bcast", (r0 // 16 * C1_HW + p0) * 64)
+        r.pointer(a, 0x08, "load", r0 * 64)
+        r.pointer(a, 0x10, o, p0 * 64)
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<QQQ", b, 0x70, ld, bd, rd)
+        struct.pack_into("<Q", b, 0x90, 0x100 if first else 0)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        ref = o0.astype(np.float64).copy()
+        atol = np.zeros_like(ref)
+        for lb in range(nlb):
+            acc = xr[r0:r0 + rd, p0:p0 + bd].T @ w64[lb, r0:r0 + rd]                    # [p][16]
+            mag = np.abs(xr[r0:r0 + rd, p0:p0 + bd]).T @ np.abs(w64[lb, r0:r0 + rd])
+            base = 0.0 if first else ref[lb, p0:p0 + bd]
+            ref[lb, p0:p0 + bd] = acc + base
+            atol[lb, p0:p0 + bd] = 1.2 * (rd + 2) * 2.0 ** -24 * (mag + np.abs(base)) + 1e-30
+        outs.append(Output(o, ref, 0.0, atol))
+    return Case(r, outs, unchanged=["bcast", "load"],
+                note="three calls: load 80 (blocks 3 + 2) x 784 pixels x 256, REDUCE_FIRST; load 32 x 70 "
+                     "pixels x 128 accumulating; load 16 x the last 21 pixels x 64, REDUCE_FIRST")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -1032,4 +1091,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "binary add f32, same-shape src0/src1 (no broadcast), dense", _binary_case("add")),
     KernelSpec("binary_mul", 50, "jit_uni_binary_kernel_t", "11a28801eacc316f",
                "binary mul f32, same-shape src0/src1 (no broadcast), dense", _binary_case("mul")),
+    KernelSpec("conv_1x1", 7, "jit_avx512_common_1x1_conv_kernel", "541d502477b007ba",
+               "1x1 conv f32 (no bias), nChw16c 28x28 planes, out[l][p] (+)= sum_r bcast[r][p] load[l][r], "
+               "load blocks of 3/2/1 x 16, ur 7, REDUCE_FIRST flag",
+               _conv1x1_case),
 ]}
