@@ -1003,6 +1003,68 @@ def _conv1x1_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# int8 1x1 conv: _jit_avx512_core_x8s8s32x_1x1_conv_fwd_ker_t (record 25), avx512_core without
+# VNNI: u8 src nhwc (64 ic, 0x40 bytes a pixel), s8 weights [16 oc blocks][64 / 4][16 o][4 i]
+# (0x400 bytes an oc block), s32 dst nhwc (256 oc, 0x400 bytes a pixel); bias f32, one 16-float
+# scales vector for every oc block (the common scale, replicated). ur = 7 pixels, load blocks of
+# 3, 2 or 1 x 16 oc; per 4 ic: `vpbroadcastd`, `vpmaddubsw` (u8 x s8 pairs, s16 saturation),
+# `vpmaddwd` by 1s, `vpaddd`; then dst = s32(rint(min(f32(acc) * scale + bias, 2147483520.0)))
+# (`vcvtps2dq`: below -2^31 the integer indefinite 0x80000000). Struct jit_1x1_conv_call_s;
+# read: 0x00 bcast_data (src), 0x08 load_data (weights), 0x10 output_data, 0x18 bias_data,
+# 0x28 scales, 0x70 load_dim (oc), 0x78 bcast_dim (pixels, a multiple of 7), 0x80 reduce_dim
+# (ic, a multiple of 16), 0x90 first_last_flag (loaded, unused).
+
+I8C1_HW, I8C1_IC, I8C1_OC = 784, 64, 256
+
+
+def _int8_conv1x1_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    x = rng.integers(0, 256, (I8C1_HW, I8C1_IC)).astype(np.uint8)
+    w = rng.integers(-128, 128, (I8C1_OC, I8C1_IC)).astype(np.int8)                    # [o][i]
+    x[:3, :8] = 255
+    w[:5, :8] = 127
+    w[5:9, :8] = -128
+    bias = rng.uniform(-1000, 1000, I8C1_OC).astype(np.float32)
+    r.add("src", x, guard_end=True)
+    r.add("wei", np.ascontiguousarray(w.reshape(16, 16, 16, 4).transpose(0, 2, 1, 3)), guard_end=True)
+    r.add("bias", bias, guard_end=True)
+    x64, w64 = x.astype(np.int64), w.astype(np.int64)
+    outs = []
+    # (load_dim, bcast_dim, reduce_dim, first pixel, first oc block, scales range)
+    calls = [(256, 70, 64, 0, 0, (0.5, 2.0)),          # load blocks 3, 3, 3, 3, 2, 2
+             (64, 21, 32, 763, 4, (1e-3, 1e-2)),       # blocks 3 + 1, the last 21 pixels, half the ic
+             (32, 7, 64, 350, 14, (2e4, 1e5))]         # block 2; saturates at both ends
+    for j, (ld, bd, rd, p0, ob0, (slo, shi)) in enumerate(calls):
+        a, d, sc = f"args{j}", f"dst{j}", f"scales{j}"
+        s = rng.uniform(slo, shi, 16).astype(np.float32)
+        r.add(a, C1_ARGS_SIZE)
+        r.add(d, np.full((bd, I8C1_OC), 0x5a5a5a5a, np.int32), guard_end=True)
+        r.add(sc, s, guard_end=True)
+        r.pointer(a, 0x00, "src", p0 * I8C1_IC)
+        r.pointer(a, 0x08, "wei", ob0 * 0x400)
+        r.pointer(a, 0x10, d, ob0 * 64)
+        r.pointer(a, 0x18, "bias", ob0 * 64)
+        r.pointer(a, 0x28, sc)
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<QQQ", b, 0x70, ld, bd, rd)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        oc = slice(ob0 * 16, ob0 * 16 + ld)
+        prod = x64[p0:p0 + bd, None, :rd] * w64[None, oc, :rd]                      # [p][o][i]
+        acc = np.clip(prod[..., 0::2] + prod[..., 1::2], -32768, 32767).sum(-1)
+        f = acc.astype(np.int32).astype(np.float32) * np.tile(s, ld // 16) + bias[oc]
+        f = np.minimum(f, np.float32(2147483520.0)).astype(np.float64)
+        q = np.rint(f)
+        q[q < -2.0 ** 31] = -2.0 ** 31
+        ref = np.full((bd, I8C1_OC), float(0x5a5a5a5a))
+        ref[:, oc] = q
+        outs.append(Output(d, ref, 0.0, 0.0, dtype=np.int32))
+    return Case(r, outs, unchanged=["src", "wei", "bias"],
+                note="three calls: 256 oc x 70 pixels x 64 ic; 64 oc x the last 21 pixels x 32 ic; "
+                     "32 oc x 7 pixels with scales that saturate to INT_MAX / INT_MIN")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -1095,4 +1157,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "1x1 conv f32 (no bias), nChw16c 28x28 planes, out[l][p] (+)= sum_r bcast[r][p] load[l][r], "
                "load blocks of 3/2/1 x 16, ur 7, REDUCE_FIRST flag",
                _conv1x1_case),
+    KernelSpec("conv_int8_1x1", 25, "_jit_avx512_core_x8s8s32x_1x1_conv_fwd_ker_t", "dd2ed1d8ddb30f90",
+               "1x1 conv int8 (avx512_core, no VNNI): u8 src nhwc 64 ic, s8 weights, s32 acc via "
+               "vpmaddubsw/vpmaddwd, scales, f32 bias, saturating s32 dst (256 oc)",
+               _int8_conv1x1_case),
 ]}
