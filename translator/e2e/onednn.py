@@ -1065,6 +1065,63 @@ def _int8_conv1x1_case(rng: np.random.Generator) -> Case:
 
 
 # ---------------------------------------------------------------------------------------------
+# int8 depthwise conv: _jit_avx512_core_x8s8s32x_conv_fwd_ker_t (record 26, the depthwise
+# variant), u8 src nhwc [28][28][64], s8 weights Goihw16g ([4 channel blocks][kh 3][kw 3][16]:
+# 0x10 bytes a kw, 0x30 a kh, 0x90 a block), u8 dst nhwc; 3x3, stride 1, padding 1; ow blocks of
+# 5 (left pad), 3 x 5, 5, 3 (right pad). Per channel block and kw: `vpmovzxbd` 16 src bytes,
+# `vpmovsxbd` 16 weights, `vpmaddwd` (x * w + 0 * (0 or -1): exact products), `vpaddd`. Then
+# dst = u8(rint(min(max(f32(acc) * scales + bias, 0), 255))) (no relu post-op here). Struct
+# jit_conv_call_s; read: 0x00 src, 0x08 dst, 0x10 filt, 0x18 bias, 0x40 scales (one 16-float
+# vector for every channel block), 0xf0 kh_padding. One call = one output row.
+
+
+def _int8_dw_conv_case(rng: np.random.Generator) -> Case:
+    r = Request()
+    C = 64
+    x = rng.integers(0, 256, (I8C_H, I8C_W, C)).astype(np.uint8)
+    w = rng.integers(-128, 128, (C, I8C_K, I8C_K)).astype(np.int8)                     # [c][kh][kw]
+    w[:4] = 127
+    w[4:8] = -128
+    x[7, :, :8] = 255
+    bias = rng.uniform(-100, 200, C).astype(np.float32)
+    scales = rng.uniform(1.5e-3, 6e-3, 16).astype(np.float32)
+    r.add("src", x, guard_end=True)
+    r.add("wei", np.ascontiguousarray(w.reshape(4, 16, I8C_K, I8C_K).transpose(0, 2, 3, 1)), guard_end=True)
+    r.add("bias", bias, guard_end=True)
+    r.add("scales", scales, guard_end=True)
+    xp = np.zeros((I8C_H + 2, I8C_W + 2, C), np.int64)
+    xp[1:-1, 1:-1] = x
+    w64 = w.astype(np.int64)
+    outs = []
+    for j, oh in enumerate([0, 6, 7, 20, 27]):
+        ih0 = oh - 1
+        ih_start = max(0, ih0)
+        kh_start = ih_start - ih0
+        kh_n = min(I8C_K, I8C_H - ih0) - kh_start
+        a, d = f"args{j}", f"dst{j}"
+        r.add(a, CONV_ARGS_SIZE)
+        r.add(d, np.full((I8C_W, C), 0x5a, np.uint8), guard_end=True)
+        r.pointer(a, 0x00, "src", ih_start * I8C_W * C)
+        r.pointer(a, 0x08, d)
+        r.pointer(a, 0x10, "wei", kh_start * 0x30)
+        r.pointer(a, 0x18, "bias")
+        r.pointer(a, 0x40, "scales")
+        b = bytearray(r.buffers[r.index(a)].data)
+        struct.pack_into("<Q", b, 0xf0, kh_n)
+        r.buffers[r.index(a)].data = bytes(b)
+        r.call(a)
+        acc = np.zeros((I8C_W, C), np.int64)
+        for kh in range(I8C_K):
+            for kw in range(I8C_K):
+                acc += xp[oh + kh, kw:kw + I8C_W] * w64[:, kh, kw]
+        f = acc.astype(np.int32).astype(np.float32) * np.tile(scales, 4) + bias
+        f = np.minimum(np.maximum(f, np.float32(0)), np.float32(255))
+        outs.append(Output(d, np.rint(f).astype(np.float64), 0.0, 0.0, dtype=np.uint8))
+    return Case(r, outs, unchanged=["src", "wei", "bias", "scales"],
+                note="five calls (output rows): oh 0 (top pad), 6, 7, 20, 27 (bottom pad)")
+
+
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class KernelSpec:
@@ -1161,4 +1218,8 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "1x1 conv int8 (avx512_core, no VNNI): u8 src nhwc 64 ic, s8 weights, s32 acc via "
                "vpmaddubsw/vpmaddwd, scales, f32 bias, saturating s32 dst (256 oc)",
                _int8_conv1x1_case),
+    KernelSpec("conv_int8_dw", 26, "_jit_avx512_core_x8s8s32x_conv_fwd_ker_t", "fd4ee3b2a3f7f14f",
+               "depthwise conv int8: u8 src nhwc 64x28x28, s8 3x3 weights (Goihw16g), pad 1, "
+               "vpmovzxbd/vpmovsxbd/vpmaddwd, scales, f32 bias, u8 dst",
+               _int8_dw_conv_case),
 ]}
