@@ -178,8 +178,15 @@ def test_every_form_natively():
     rows = C.run_cases(cases, C.Executors("native"), order)
     assert {r.form for r in rows} == set(order)
     assert all(r.states + r.skipped >= 8 or r.status != "ok" for r in rows)
-    missing = [r.form for r in rows if r.status == "no executor"]
-    # the host has AVX-512 F/BW/VL/DQ: everything but FP16-class extensions runs here
+    # the host has AVX-512 F/BW/VL/DQ/BF16: everything but FP16-class extensions (proved against
+    # the exact model only), control flow and push/pop runs here
+    from translator.lower.tables import default_tables
+    t = default_tables()
+
+    def fp16(form: str) -> bool:
+        e = t.entry_for(form.split()[0])
+        return e is not None and "fp16" in e.where.rsplit("/", 1)[-1]
+    missing = [r.form for r in rows if r.status == "no executor" and not fp16(r.form)]
     assert len(missing) <= len(rows) // 10, missing
     _check(rows)
 
