@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext5, ext6, ext7, ext8, ext9, ext10, ext11, ext12, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext5, ext6, ext7, ext8, ext9, ext10, ext11, ext12, ext13, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -55,6 +55,8 @@ for _m, _f in system.HANDLERS.items():     # ldmxcsr/stmxcsr (system.py)
 for _m, _f in gather.HANDLERS.items():     # vgatherdps/dpd, vpgatherdd/dq (gather.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext7.HANDLERS.items():       # vrcp14*/vrsqrt14*, bit-exact (ext7.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext13.HANDLERS.items():      # more AVX512-FP16: rndscale/getexp/getmant/scalef/reduce/fpclass/comish, ph<->pd/qq, sh<->ss/sd/si (ext13.py)
     HANDLERS.setdefault(_m, _f)
 
 __all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled", "X86Fault",

@@ -1,0 +1,182 @@
+"""More AVX512-FP16 (mapping_tables/fp16_more.yaml, translator/verify/x86model/ext13.py).
+
+No executor here runs FP16, so ext13's exact Fraction model is the only x86 side of verify. These
+tests check that model on its own against independent arithmetic: numpy float16/float64 (exact
+or correctly rounded under round-to-nearest), and the f32 models of the same operations (ext6.py,
+checked on this host's CPU) where binary16 values embed exactly into binary32; then they pin
+lowerings and run a sample of forms through verify (model vs SVE on unicorn).
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from translator.verify.x86model import ext6, ext13, fp  # noqa: E402
+
+RN, RD, RU, RZ = fp.RN, fp.RD, fp.RU, fp.RZ
+ALL = np.arange(1 << 16, dtype=np.uint16)
+FIN = ALL[(ALL & 0x7C00) != 0x7C00]                 # finite patterns
+SUB = FIN[::13]                                       # a spread of them (every exponent, both signs)
+
+try:
+    import unicorn  # noqa: F401
+    HAVE_ARM = True
+except Exception:                                   # pragma: no cover
+    HAVE_ARM = False
+
+
+def _f(b) -> float:
+    return float(np.array([b], np.uint16).view(np.float16)[0])
+
+
+def _h(x: float) -> int:
+    with np.errstate(over="ignore"):
+        return int(np.array([x], np.float64).astype(np.float16).view(np.uint16)[0])
+
+
+# ---- the model on its own ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("imm,fn", [(0, np.rint), (1, np.floor), (2, np.ceil), (3, np.trunc)])
+def test_rndscale_scale0_matches_numpy(imm, fn):
+    for b in SUB.tolist():
+        r, _ = ext13.h_rndscale(b, imm, RN)
+        want = np.array([fn(np.float16(_f(b)))], np.float16).view(np.uint16)[0]
+        assert r == want, (hex(b), imm, hex(r), hex(want))
+
+
+def test_rndscale_with_scale_and_reduce_match_float64():
+    """2**-M * round(2**M x) and x - that, in float64 (exact here), rounded once to f16 (RN)."""
+    for M in (1, 3, 7, 10, 15):
+        for b in SUB[::3].tolist():
+            x = _f(b)
+            t = np.rint(x * 2.0 ** M) / 2.0 ** M
+            r, _ = ext13.h_rndscale(b, (M << 4) | 0, RN)
+            assert r == (_h(t) if t != 0 else (b & 0x8000)), (hex(b), M)
+            d = x - t
+            r2, _ = ext13.h_reduce(b, (M << 4) | 0, RN)
+            assert r2 == (_h(d) if d != 0 else 0), (hex(b), M, hex(r2))
+    assert ext13.h_reduce(0xFC00, 0, RN) == (0, 0)                      # -Inf -> +0
+    assert ext13.h_reduce(0x3C00, 1, RN)[0] == 0x8000                   # exact zero, RD: -0
+    assert ext13.h_reduce(0x7D01, 0, RN) == (0x7F01, fp.IE)             # SNaN quieted
+
+
+def test_getexp_matches_frexp():
+    for b in FIN.tolist():
+        if not b & 0x7FFF:
+            assert ext13.h_getexp(b)[0] == 0xFC00
+            continue
+        m, e = math.frexp(_f(b))
+        assert ext13.h_getexp(b)[0] == _h(float(e - 1)), hex(b)
+    assert ext13.h_getexp(0xFC00)[0] == 0x7C00 and ext13.h_getexp(0x7D00)[0] == 0x7F00
+
+
+def _h_to_f32(b: int) -> int:
+    return int(np.array([b], np.uint16).view(np.float16).astype(np.float32).view(np.uint32)[0])
+
+
+@pytest.mark.parametrize("imm", range(16))
+def test_getmant_matches_f32_model(imm):
+    """GETMANT depends on the value only: the f32 model (conformance-checked on this CPU) of the
+    same value gives the same value (denormal halves are normal singles, as they normalise)."""
+    env = fp.FpEnv(RN, False, False, False)
+    for b in ALL[::5].tolist() + [0x0001, 0x8001, 0x03FF, 0x7C00, 0xFC00, 0x7D00, 0xFE01]:
+        r, _ = ext13.h_getmant(b, imm)
+        r32, _ = ext6.x_getmant(_h_to_f32(b), imm, fp.F32, env)
+        if (b & 0x7FFF) > 0x7C00:
+            assert r == b | 0x200
+            continue
+        assert _h_to_f32(r) == r32, (hex(b), imm, hex(r), hex(r32))
+
+
+def test_scalef_matches_f32_model_and_float64():
+    env = fp.FpEnv(RN, False, False, False)
+    rng = np.random.default_rng(3)
+    special = [0, 0x8000, 0x7C00, 0xFC00, 0x7E00, 0xFE01, 0x7D00, 0x3C00, 0x0001, 0x7BFF]
+    for a, b in zip(rng.choice(ALL, 4000).tolist() + special * 10, rng.choice(ALL, 4000).tolist() + special[::-1] * 10):
+        r, _ = ext13.h_scalef(a, b, RN)
+        if (a & 0x7FFF) > 0x7C00 or (b & 0x7FFF) > 0x7C00 or (a & 0x7FFF) in (0, 0x7C00) or (b & 0x7FFF) == 0x7C00:
+            # the special-case table: the same as the f32 model's (values widened exactly)
+            r32, _ = ext6.x_scalef(_h_to_f32(a), _h_to_f32(b), fp.F32, env)
+            if (r32 & 0x7FFFFFFF) > 0x7F800000:
+                assert r == ((r32 >> 16) & 0x8000) | 0x7E00 | ((r32 >> 13) & 0x1FF), (hex(a), hex(b))
+            else:
+                assert _h_to_f32(r) == r32, (hex(a), hex(b), hex(r), hex(r32))
+            continue
+        n = math.floor(_f(b))
+        want = _f(a) * 2.0 ** max(min(n, 80), -80)             # exact in float64, one rounding to f16
+        assert r == _h(want), (hex(a), hex(b), hex(r))
+
+
+def test_fpclass_categories():
+    f = np.array(ALL).view(np.float16)
+    cats = [np.isnan(f) & ((ALL & 0x200) != 0), (ALL == 0), (ALL == 0x8000), f == np.inf, f == -np.inf,
+            ((ALL & 0x7C00) == 0) & ((ALL & 0x3FF) != 0), np.isfinite(f) & (f < 0),
+            np.isnan(f) & ((ALL & 0x200) == 0)]
+    for imm in (1, 2, 4, 8, 16, 32, 64, 128, 0xFF, 0x5A):
+        want = np.zeros(len(ALL), bool)
+        for i, c in enumerate(cats):
+            if imm >> i & 1:
+                want |= c
+        got = np.array([ext13.h_fpclass(b, imm) for b in ALL[::3].tolist()])
+        assert (got == want[::3]).all(), imm
+
+
+def test_f64_conversions_match_numpy():
+    for b in FIN.tolist():
+        d, _ = ext13.cvt_h_to_f64(b)
+        assert d == int(np.array([_f(b)], np.float64).view(np.uint64)[0])
+    rng = np.random.default_rng(1)
+    xs = np.concatenate([rng.standard_normal(3000) * 10.0 ** rng.integers(-9, 6, 3000),
+                         [65504.0, 65519.99, 65520.0, 2.0 ** -25, 2.0 ** -25 * 1.0000001, -0.0, 1e300]])
+    for x in xs.tolist():
+        bits = int(np.array([x], np.float64).view(np.uint64)[0])
+        assert ext13.cvt_f64_to_h(bits, RN, False)[0] == _h(x), x
+    # NaN: sign and the top 9 payload bits, quiet bit set
+    assert ext13.cvt_f64_to_h(0xFFF4000000000001, RN, False)[0] == 0xFF00
+
+
+# ---- lowering and verify -----------------------------------------------------------------------
+
+def _lower(text: str) -> list[str]:
+    from test_x86_model_util import asm
+    from translator.decode import decode_one
+    from translator.lower import lower_snippet
+    return lower_snippet(decode_one(asm(text)), flags_live_out=frozenset(), outline=True).lines
+
+
+def test_vrndscaleph_lowering():
+    assert _lower("vrndscaleph zmm1, zmm2, 1") == ["ptrue p0.b", "frintm z1.h, p0/m, z2.h"]
+    assert _lower("vrndscaleph zmm1{k1}{z}, zmm2, 0xc") == ["ptrue p0.b", "movprfx z1.h, p1/z, z2.h",
+                                                                "frinti z1.h, p1/m, z2.h"]
+
+
+VERIFY_FORMS = [
+    r"vrndscaleph zmm{k}{z}, m16bcst, imm8", r"vrndscaleph ymm{k}, ymm, imm8",
+    r"vgetexpph zmm{k}, zmm, {sae}", r"vgetmantph zmm{k}{z}, m512, imm8",
+    r"vscalefph zmm{k}, zmm, zmm, {er}", r"vscalefph xmm, xmm, m16bcst",
+    r"vfpclassph k{k}, zmm, imm8", r"vcomish xmm, m16", r"vucomish xmm, xmm, {sae}",
+]
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
+def test_verify_some_forms():
+    from translator.verify.forms import enumerate_forms
+    from translator.verify.harness import Harness
+    only = "^(" + "|".join(re.escape(f) for f in VERIFY_FORMS) + ")$"
+    forms = enumerate_forms(seed=5, only=only)
+    assert len(forms) == len(VERIFY_FORMS), sorted(forms)
+    h = Harness(vl=512, states=16, max_failures=2)
+    bad = []
+    for f in forms.values():
+        r = h.run_form(f, 16)
+        if r.mismatches or r.skipped or not r.states:
+            bad.append((f.name, r.mismatches, r.skipped, r.failures[:1]))
+    assert not bad, bad
