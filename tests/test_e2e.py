@@ -11,7 +11,6 @@ or cross gcc (SVE parts); a kernel the translator cannot lower yet (named in the
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import struct
 from pathlib import Path
@@ -19,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from translator.e2e import (KERNELS, E2EError, ReferenceMismatch, Request, bit_diff, corpus_jitdump,
+from translator.e2e import (GOLDEN as _GOLDEN, KERNELS, digest, E2EError, ReferenceMismatch, Request, bit_diff, corpus_jitdump,
                             load_kernel, native_missing, qemu_missing, run_native, run_qemu)
 from translator.e2e.request import decode_request
 
 DATA = Path(__file__).parent / "data" / "e2e"
-GOLDEN = DATA / "native_outputs.json"
+GOLDEN = _GOLDEN
 SEED = 0
 
 NO_CORPUS = corpus_jitdump() is None
@@ -41,14 +40,7 @@ def _case(key):
     return KERNELS[key].make(np.random.default_rng(SEED))
 
 
-def _digest(req_or_res, names=None) -> str:
-    h = hashlib.sha256()
-    if isinstance(req_or_res, Request):
-        h.update(req_or_res.encode())
-    else:
-        for n in names:
-            h.update(req_or_res.buffers[n])
-    return h.hexdigest()[:32]
+_digest = digest
 
 
 _native_cache: dict = {}

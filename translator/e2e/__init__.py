@@ -16,7 +16,24 @@ from .runners import E2EError, native_missing, qemu_missing, run_native, run_qem
 
 __all__ = ["KERNELS", "Case", "KernelSpec", "Output", "ReferenceMismatch", "bit_diff", "corpus_jitdump",
            "load_kernel", "Buffer", "Request", "Result", "E2EError", "native_missing", "qemu_missing",
-           "run_native", "run_qemu", "translate_kernel"]
+           "run_native", "run_qemu", "translate_kernel", "digest", "GOLDEN"]
+
+from pathlib import Path as _Path
+
+# recorded native x86 outputs, for hosts without AVX-512 (python -m translator.e2e --record)
+GOLDEN = _Path(__file__).resolve().parents[2] / "tests" / "data" / "e2e" / "native_outputs.json"
+
+
+def digest(req_or_res, names=None) -> str:
+    """A short hash of a request (its encoding) or of a result's named output buffers."""
+    import hashlib
+    h = hashlib.sha256()
+    if isinstance(req_or_res, Request):
+        h.update(req_or_res.encode())
+    else:
+        for n in names:
+            h.update(req_or_res.buffers[n])
+    return h.hexdigest()[:32]
 
 
 def translate_kernel(k, symbol: str = "kernel", nan_mode: str = "exact", **kw) -> str:

@@ -1,5 +1,7 @@
-"""python -m translator.e2e [KEY ...] [--seed N]: run the end-to-end kernels and print a summary
-(native x86 vs numpy, translation, SVE under qemu vs native bit for bit and vs numpy)."""
+"""python -m translator.e2e [KEY ...] [--seed N] [--record]: run the end-to-end kernels and print a
+summary (native x86 vs numpy, translation, SVE under qemu vs native bit for bit and vs numpy).
+``--record`` (AVX-512 host, seed 0) rewrites those kernels' entries of
+tests/data/e2e/native_outputs.json, the recorded x86 outputs that hosts without AVX-512 compare to."""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +10,7 @@ import time
 
 import numpy as np
 
-from . import (KERNELS, E2EError, ReferenceMismatch, bit_diff, load_kernel, native_missing, qemu_missing,
+from . import (GOLDEN, KERNELS, E2EError, digest, ReferenceMismatch, bit_diff, load_kernel, native_missing, qemu_missing,
                run_native, run_qemu)
 
 
@@ -16,7 +18,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m translator.e2e", description=__doc__)
     ap.add_argument("keys", nargs="*", help=f"kernels (default all): {', '.join(KERNELS)}")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--record", action="store_true",
+                    help="write the native outputs of these kernels to tests/data/e2e/native_outputs.json")
     a = ap.parse_args(argv)
+    if a.record:
+        return _record(a.keys or list(KERNELS), a.seed)
     from ..translate import UnsupportedError, translate
     bad = 0
     no_nat, no_q = native_missing(), qemu_missing()
@@ -62,6 +68,28 @@ def main(argv=None) -> int:
                 bad += 1
         print(" | ".join(line))
     return 1 if bad else 0
+
+
+def _record(keys: list[str], seed: int) -> int:
+    import json
+    if seed != 0:
+        print("x2sve e2e: --record writes the seed-0 cases the tests use; drop --seed", file=sys.stderr)
+        return 2
+    why = native_missing()
+    if why:
+        print(f"x2sve e2e: --record needs native AVX-512: {why}", file=sys.stderr)
+        return 2
+    golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
+    for key in keys:
+        spec = KERNELS[key]
+        k = load_kernel(spec)
+        case = spec.make(np.random.default_rng(0))
+        res = run_native(k.code, k.address, case.request)
+        case.check_reference(res, f"{key} native")
+        golden[key] = {"request": digest(case.request), "outputs": digest(res, [o.buffer for o in case.outputs])}
+        print(f"{key}: recorded")
+    GOLDEN.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
+    return 0
 
 
 if __name__ == "__main__":
