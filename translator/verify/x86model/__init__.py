@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from ...ir import Insn
 from ..state import X86State
-from . import ext, ext2, ext3, ext4, ext5, ext6, ext7, ext8, ext9, ext10, ext11, ext12, ext13, gather, gpr, masks, system, vector
+from . import ext, ext2, ext3, ext4, ext5, ext6, ext7, ext8, ext9, ext10, ext11, ext12, ext13, ext14, gather, gpr, masks, system, vector
 from .core import Machine, Unmodelled, X86Fault
 
 HANDLERS: dict = {}
@@ -57,6 +57,8 @@ for _m, _f in gather.HANDLERS.items():     # vgatherdps/dpd, vpgatherdd/dq (gath
 for _m, _f in ext7.HANDLERS.items():       # vrcp14*/vrsqrt14*, bit-exact (ext7.py)
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext13.HANDLERS.items():      # more AVX512-FP16: rndscale/getexp/getmant/scalef/reduce/fpclass/comish, ph<->pd/qq, sh<->ss/sd/si (ext13.py)
+    HANDLERS.setdefault(_m, _f)
+for _m, _f in ext14.HANDLERS.items():      # vpconflictd/q, vgetexpss/sd (ext14.py)
     HANDLERS.setdefault(_m, _f)
 
 __all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled", "X86Fault",
