@@ -27,6 +27,14 @@ __all__ = ["KERNELS", "KernelSpec", "Case", "Output", "corpus_jitdump", "load_ke
 JITDUMP_NAME = "onednn-avx512-core.jit.dump"
 
 
+
+def _rows_in_window(ih0: int, k: int, h: int) -> tuple[int, int, int]:
+    """A kernel window of ``k`` rows starting at input row ``ih0`` (negative: top padding) over an
+    input of ``h`` rows: (first real input row, first kernel row used, kernel rows used)."""
+    ih_start = max(0, ih0)
+    kh_start = ih_start - ih0
+    return ih_start, kh_start, min(k, h - ih0) - kh_start
+
 def corpus_jitdump() -> Optional[Path]:
     """The AVX-512 jitdump: $X2SVE_CORPUS/jitdump/..., else ../shared/corpus beside the clone."""
     cands = []
@@ -321,9 +329,7 @@ def _conv_case(rng: np.random.Generator) -> Case:
     outs = []
     for j, (oh, first) in enumerate([(0, True), (1, True), (50, True), (111, True), (77, False)]):
         ih0 = CONV_S * oh - CONV_P                       # first input row of the window
-        ih_start = max(0, ih0)
-        kh_start = ih_start - ih0
-        kh_n = min(CONV_K, CONV_IH - ih0) - kh_start
+        ih_start, kh_start, kh_n = _rows_in_window(ih0, CONV_K, CONV_IH)
         a, d = f"args{j}", f"dst{j}"
         d0 = rng.uniform(-1, 1, (CONV_OW, CONV_OC)).astype(np.float32)
         r.add(a, CONV_ARGS_SIZE)
@@ -702,9 +708,7 @@ def _int8_conv_case(rng: np.random.Generator) -> Case:
     outs = []
     for j, oh in enumerate([0, 1, 5, 14, 27]):
         ih0 = oh - 1
-        ih_start = max(0, ih0)
-        kh_start = ih_start - ih0
-        kh_n = min(I8C_K, I8C_H - ih0) - kh_start
+        ih_start, kh_start, kh_n = _rows_in_window(ih0, I8C_K, I8C_H)
         a, d = f"args{j}", f"dst{j}"
         r.add(a, CONV_ARGS_SIZE)
         r.add(d, np.full((I8C_W, I8C_OC), 0x5a, np.uint8), guard_end=True)
@@ -1095,9 +1099,7 @@ def _int8_dw_conv_case(rng: np.random.Generator) -> Case:
     outs = []
     for j, oh in enumerate([0, 6, 7, 20, 27]):
         ih0 = oh - 1
-        ih_start = max(0, ih0)
-        kh_start = ih_start - ih0
-        kh_n = min(I8C_K, I8C_H - ih0) - kh_start
+        ih_start, kh_start, kh_n = _rows_in_window(ih0, I8C_K, I8C_H)
         a, d = f"args{j}", f"dst{j}"
         r.add(a, CONV_ARGS_SIZE)
         r.add(d, np.full((I8C_W, C), 0x5a, np.uint8), guard_end=True)
