@@ -27,13 +27,13 @@ __all__ = ["KERNELS", "KernelSpec", "Case", "Output", "corpus_jitdump", "load_ke
 JITDUMP_NAME = "onednn-avx512-core.jit.dump"
 
 
-
 def _rows_in_window(ih0: int, k: int, h: int) -> tuple[int, int, int]:
     """A kernel window of ``k`` rows starting at input row ``ih0`` (negative: top padding) over an
     input of ``h`` rows: (first real input row, first kernel row used, kernel rows used)."""
     ih_start = max(0, ih0)
     kh_start = ih_start - ih0
     return ih_start, kh_start, min(k, h - ih0) - kh_start
+
 
 def corpus_jitdump() -> Optional[Path]:
     """The AVX-512 jitdump: $X2SVE_CORPUS/jitdump/..., else ../shared/corpus beside the clone."""
