@@ -180,3 +180,63 @@ def test_verify_some_forms():
         if r.mismatches or r.skipped or not r.states:
             bad.append((f.name, r.mismatches, r.skipped, r.failures[:1]))
     assert not bad, bad
+
+
+def _crafted_d(rng, n: int) -> np.ndarray:
+    """f64 lanes at and next to the f16 rounding boundaries (midpoints, +-1 ulp of f64), the
+    overflow threshold and the denormal range, and integer-valued lanes for q sources."""
+    h = rng.integers(0, 0x7C00, n).astype(np.uint16)
+    lo = np.array(h).view(np.float16).astype(np.float64)
+    hi = (h + 1).astype(np.uint16).view(np.float16).astype(np.float64)
+    mid = (lo + hi) / 2
+    pick = rng.integers(0, 4, n)
+    x = np.where(pick == 0, mid, np.where(pick == 1, np.nextafter(mid, 0), np.where(pick == 2, np.nextafter(mid, 1e9), lo)))
+    x = np.where(rng.integers(0, 2, n) == 1, -x, x)
+    return x.view(np.uint64)
+
+
+def _crafted_q(rng, n: int) -> np.ndarray:
+    """Integers near f16 ties (odd multiples of half the spacing), 65504..65536, +-2**k."""
+    e = rng.integers(11, 16, n)                                 # spacing 2**(e-10) in [2**e, 2**(e+1))
+    v = (rng.integers(1 << 10, 1 << 11, n) << (e - 10)) + (rng.integers(0, 3, n) << (e - 11))
+    v = np.where(rng.integers(0, 8, n) == 0, rng.integers(65500, 65540, n), v)
+    v = np.where(rng.integers(0, 8, n) == 0, rng.integers(-5000, 5000, n), v)
+    v = np.where(rng.integers(0, 2, n) == 1, -v, v)
+    return v.astype(np.int64).view(np.uint64)
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
+@pytest.mark.parametrize("text,kind", [
+    ("vcvtpd2ph xmm1{k1}, zmm2", "d"), ("vcvtpd2ph xmm1, zmm2, {rd-sae}", "d"), ("vcvtpd2ph xmm1{k1}{z}, ymm2", "d"), ("vcvtsd2sh xmm1, xmm2, xmm3", "d"),
+    ("vcvtqq2ph xmm1{k1}{z}, zmm2", "q"), ("vcvtuqq2ph xmm1, zmm2, {ru-sae}", "q"), ("vcvtqq2ph xmm1, xmm2", "q"),
+    ("vcvtsi2sh xmm1, xmm2, rax", "g"), ("vcvtusi2sh xmm1, xmm2, ecx", "g"), ("vcvtsi2sh xmm1, xmm2, rdx, {rz-sae}", "g"),
+])
+def test_conversions_at_rounding_boundaries(text, kind, monkeypatch):
+    """Random states rarely land on f16 ties: these run model vs SVE on crafted ones, every
+    MXCSR.RC (the harness draws RC per state; here every state gets one, cycling)."""
+    from test_x86_model_util import asm
+    from translator.decode import decode_one
+    from translator.lower.tables import default_tables
+    from translator.verify import harness as H
+    from translator.verify.forms import INSN_ADDRESS, Form, Instance
+    orig = H.random_states
+
+    def crafted(rng, n, *a, **kw):
+        sts = orig(rng, n, *a, **kw)
+        for j, st in enumerate(sts):
+            vals = _crafted_d(rng, 8) if kind == "d" else _crafted_q(rng, 8)
+            st.zmm = [vals.tobytes() if i in (2, 3) else z for i, z in enumerate(st.zmm)]
+            for g in ("rax", "rcx", "rdx"):
+                st.gpr[g] = int(_crafted_q(rng, 1)[0]) & ((1 << 64) - 1)
+                if g == "rcx":
+                    st.gpr[g] &= 0xFFFFFFFF
+            st.mxcsr = 0x1F80 | ((j % 4) << 13)
+        return sts
+
+    monkeypatch.setattr(H, "random_states", crafted)
+    h = H.Harness(vl=512, states=48, max_failures=1)
+    raw = asm(text)
+    insn = decode_one(raw, INSN_ADDRESS)
+    f = Form(insn.form, default_tables().entry_for(insn.mnemonic), insn.mnemonic, [Instance(raw, insn)])
+    r = h.run_form(f, 48)
+    assert r.states == 48 and not r.mismatches and not r.skipped, (r.skipped, r.failures[:1])
