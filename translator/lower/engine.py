@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from ..ir import Gpr, Imm, Insn, KReg, Mem, Vec, operand_shape
 from . import flags as fl
 from .address import Addresser, AddressError, add_imm, mov_imm
-from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_PF, X_TEMPS, RegAllocError, RegMap
+from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_PF, X_TEMPS, RegAllocError, RegMap, kdst_mem_bits
 from .tables import Entry, Rule, Tables
 
 SIZE_OF = {"b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
@@ -154,6 +154,8 @@ class _Lowering:
         dst = insn.ops[0] if insn.ops else None
         if isinstance(dst, Vec):
             bits = dst.bits
+        elif isinstance(dst, KReg) and not vecs:    # k <- m128/m256/m512 (vfpclassps): width from iced
+            bits = kdst_mem_bits(insn) or bits
         v["bits"] = bits
         v["width"] = "full" if bits >= rm.vl else "part"
         v["legacy"] = insn.encoding == "legacy"

@@ -27,6 +27,7 @@ first; k registers only used as values go to p8-p15.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..ir import GPR64, Insn, KReg, Mem, Vec
@@ -49,6 +50,18 @@ MXCSR_DEFAULT = 0x1F80
 SCRATCH_ZSPILL = 256     # z spill slots (VL bytes each)
 SCRATCH_ZBORROW = 2048   # z registers borrowed over a run of instructions (translate.py, 4 slots)
 SCRATCH_PSPILL = 4096    # p spill slots
+
+
+_MEM_WIDTH = re.compile(r"[XYZ]MMM(128|256|512)")
+
+
+def kdst_mem_bits(insn: Insn) -> int:
+    """Vector width of an opmask-destination instruction whose only vector operand is memory
+    (``vfpclassps k, m512`` / ``{1toN}``), from iced's code name; 0 for anything else."""
+    if not insn.ops or not isinstance(insn.ops[0], KReg) or any(isinstance(o, Vec) for o in insn.ops):
+        return 0
+    m = _MEM_WIDTH.search(insn.code or "")
+    return int(m.group(1)) if m else 0
 
 
 class RegAllocError(Exception):
@@ -92,6 +105,9 @@ class RegMap:
                     value_k.add(op.index)
                 elif isinstance(op, Mem) and isinstance(op.index, Vec):
                     used_z.add(op.index.index)
+            kb = kdst_mem_bits(insn)          # k <- m128/m256: the load needs the width predicate
+            if 0 < kb < vl:
+                widths.add(kb)
         rm = cls(vl=vl)
         low = list(range(8))
         high = list(range(8, 16))
