@@ -48,3 +48,54 @@ def test_vfpclassps_m256_loads_under_width_and_mask():
 def test_verify_vfpclass_packed_memory():
     out = _verify("^vfpclassp[sd] ")
     assert out["forms"] == 28 and out["mismatches"] == 0 and not out["skipped"]
+
+
+def test_table_is_generated():
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen_fp_special_scalar.py")],
+                       capture_output=True, text=True, check=True)
+    with open(os.path.join(ROOT, "mapping_tables", "fp_special_scalar.yaml")) as f:
+        assert f.read() == r.stdout
+
+
+@pytest.mark.skipif(not HAVE_AS, reason="needs GNU as")
+@pytest.mark.parametrize("src,want", [
+    (0x41000000, 0x40400000),      # 8.0 -> 3.0
+    (0x80000000, 0xFF800000),      # -0 -> -Inf
+    (0xFF800000, 0x7F800000),      # -Inf -> +Inf
+    (0x00000001, 0xC3150000),      # smallest denormal -> -149.0
+    (0x3F7FFFFF, 0xBF800000),      # just below 1.0 -> -1.0
+    (0xFF800123, 0xFFC00123),      # SNaN -> quieted, sign and payload kept
+])
+def test_getexpss_model(src, want):
+    from test_x86_model_util import rand_state
+    import random
+    from translator.verify.x86model import execute
+    s = rand_state(random.Random(2), mxcsr_random=False)
+    s.zmm[2] = src.to_bytes(4, "little") + s.zmm[2][4:]
+    out = execute(decode_one(asm("vgetexpss xmm0, xmm1, xmm2")), s)
+    assert out.zmm[0][:4] == want.to_bytes(4, "little")
+    assert out.zmm[0][4:16] == s.zmm[1][4:16] and out.zmm[0][16:] == bytes(48)
+
+
+@pytest.mark.skipif(not HAVE_AS, reason="needs GNU as")
+def test_vgetexpss_zero_masked_memory_expansion():
+    from translator.lower import lower_snippet
+    snip = lower_snippet(decode_one(asm("vgetexpss xmm0{k1}{z}, xmm1, dword ptr [rax+8]")),
+                         flags_live_out=frozenset())
+    body = snip.lines[3:-1]
+    assert body[:3] == ["ptrue p3.s, vl1", "and p4.b, p3/z, p1.b, p1.b",      # lane 0 & k1
+                        "ld1rw {z31.s}, p4/z, [x6, #8]"]                      # read only if k1[0]
+    assert body[-8:] == [
+        "fcmuo p5.s, p0/z, z31.s, z31.s", "mov z29.s, p5/m, z31.s",
+        "mov z28.s, #0x400000", "orr z29.s, p5/m, z29.s, z28.s",             # NaN: quieted source
+        "sel z27.s, p4, z29.s, z1.s",                                         # lane 0 into src1
+        "bic p4.b, p0/z, p3.b, p4.b", "mov z27.s, p4/m, #0",                  # {z}: k1[0] = 0
+        "mov z0.d, z27.d"]
+    assert snip.lines[-1] == "mov z0.b, p8/m, #0"                            # zero above 128 bits
+    assert len(body) == 27
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn and the encoder")
+def test_verify_scalar_forms():
+    out = _verify("^v(scalef|getmant|getexp|fpclass)s[sd] ")
+    assert out["forms"] == 62 and out["mismatches"] == 0 and not out["skipped"]
