@@ -1,4 +1,5 @@
-"""fp_special_scalar.yaml (scalar vscalef/vgetmant/vgetexp ss/sd, vfpclassss/sd) and vfpclassps/pd
+"""fp_special_scalar.yaml (scalar vscalef/vgetmant/vgetexp ss/sd, vfpclassss/sd, vrndscaless/sd,
+(v)roundss/sd) and vfpclassps/pd
 with memory / {1toN} sources (fp_special.yaml; the engine takes the width of an opmask-destination
 instruction's memory operand from iced's code). Models: x86model/ext6.py, ext14.py (vgetexpss/sd).
 
@@ -99,3 +100,21 @@ def test_vgetexpss_zero_masked_memory_expansion():
 def test_verify_scalar_forms():
     out = _verify("^v(scalef|getmant|getexp|fpclass)s[sd] ")
     assert out["forms"] == 62 and out["mismatches"] == 0 and not out["skipped"]
+
+
+@pytest.mark.skipif(not HAVE_AS, reason="needs GNU as")
+def test_round_scalar_expansions():
+    from translator.lower import lower_snippet
+
+    def body(text):
+        return lower_snippet(decode_one(asm(text)), flags_live_out=frozenset()).lines[3:]
+    assert body("vroundss xmm0, xmm1, xmm2, 9") == [                     # imm8 1: floor; 8: no PE
+        "ptrue p2.s, vl1", "frintm z31.s, p0/m, z2.s", "sel z0.s, p2, z31.s, z1.s", "mov z0.b, p8/m, #0"]
+    assert body("roundsd xmm0, qword ptr [rax], 4") == [                 # MXCSR.RC; legacy keeps the rest
+        "ptrue p2.d, vl1", "ld1rd {z31.d}, p2/z, [x6]", "frinti z0.d, p2/m, z31.d"]
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn and the encoder")
+def test_verify_round_scalar_forms():
+    out = _verify("^(v?rounds[sd]|vrndscales[sd]) ")
+    assert out["forms"] == 26 and out["mismatches"] == 0 and not out["skipped"]

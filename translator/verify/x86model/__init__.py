@@ -58,7 +58,7 @@ for _m, _f in ext7.HANDLERS.items():       # vrcp14*/vrsqrt14*, bit-exact (ext7.
     HANDLERS.setdefault(_m, _f)
 for _m, _f in ext13.HANDLERS.items():      # more AVX512-FP16: rndscale/getexp/getmant/scalef/reduce/fpclass/comish, ph<->pd/qq, sh<->ss/sd/si (ext13.py)
     HANDLERS.setdefault(_m, _f)
-for _m, _f in ext14.HANDLERS.items():      # vpconflictd/q, vgetexpss/sd (ext14.py)
+for _m, _f in ext14.HANDLERS.items():      # vpconflictd/q, vgetexpss/sd, (v)roundss/sd, vrndscaless/sd (ext14.py)
     HANDLERS.setdefault(_m, _f)
 
 __all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled", "X86Fault",
