@@ -20,18 +20,19 @@ HEADER = """\
 # write-mask merges or zeroes. Instructions (A64 per x86, register source, no mask):
 #   d: zmm (16 elements) 66, ymm 34, xmm 18;  q: zmm (8) 34, ymm 18, xmm 9
 #   (+1 for a zeroing mask, +the engine's load for memory/{1toN}, +1 upper zeroing for xmm/ymm).
-# Not claimed: masked (k) memory sources without {1toN}: x86 compares against the masked-off
-# elements too (this CPU reads them) while they must not fault, which no one SVE load gives.
+# Memory sources are read whole whatever the write-mask (exception class E4NF, no fault
+# suppression: the masked-off elements take part in the compares, and on this CPU fault), so a
+# masked memory form loads under the width predicate {pw}, not the write-mask.
 """
 
 
-def body(T: str, n: int) -> list[str]:
+def body(T: str, n: int, src: str = "{src}") -> list[str]:
     lines = ["mov {t2}.%s, #-1" % T] if n > 2 else []
     for j in range(n - 2, -1, -1):
         if j != n - 2:
             lines.append("lsl {t0}.%s, {t0}.%s, #1" % (T, T))
-        lines += ["dup {t1}.%s, {src}.%s[%d]" % (T, T, j),
-                  "cmpeq {pt0}.%s, {pall}/z, {src}.%s, {t1}.%s" % (T, T, T)]
+        lines += ["dup {t1}.%s, %s.%s[%d]" % (T, src, T, j),
+                  "cmpeq {pt0}.%s, {pall}/z, %s.%s, {t1}.%s" % (T, src, T, T)]
         if j == n - 2:      # first step: r = (src == src[n-2])
             lines.append("mov {t0}.%s, {pt0}/z, #1" % T)
         else:
@@ -61,13 +62,16 @@ def entry(mn: str, T: str, ebits: int, what: str) -> str:
     for bits in (512, 256, 128):
         n = bits // ebits
         for mask in ("none", "merge", "zero"):
-            # masked memory sources: x86 compares against the masked-off elements too (this CPU
-            # reads them), but they may not fault: no exact SVE load, so not claimed
-            src = "" if mask == "none" else ", src: [vec, bcst]"
-            out.append(f"    - when: {{mask: {mask}, bits: {bits}{src}}}   # {n} elements")
-            out.append("      sve:")
-            for ln in body(T, n) + [t.replace("%s", T) for t in TAIL[mask]]:
-                out.append(f'        - "{ln}"')
+            for kind in (["vec", "bcst"], ["mem"]) if mask != "none" else ([],):
+                when = f"mask: {mask}, bits: {bits}" + (", src: [%s]" % ", ".join(kind) if kind else "")
+                out.append(f"    - when: {{{when}}}   # {n} elements")
+                lines = body(T, n)
+                if kind == ["mem"]:      # the whole width, not under the write-mask (E4NF)
+                    ld = {"s": "ld1w", "d": "ld1d"}[T]
+                    lines = ["%s {{t3}.%s}, {pw}/z, {src_addr:sve}" % (ld, T)] + body(T, n, "{t3}")
+                out.append("      sve:")
+                for ln in lines + [t.replace("%s", T) for t in TAIL[mask]]:
+                    out.append(f'        - "{ln}"')
     return "\n".join(out) + "\n"
 
 

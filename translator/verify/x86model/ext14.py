@@ -1,8 +1,9 @@
 """AVX512CD ``vpconflictd`` / ``vpconflictq`` and the scalar ``vgetexpss`` / ``vgetexpsd``.
 
 * vpconflict: ``dst[i] = OR of (1 << j) over j < i with src[j] == src[i]`` (SDM VPCONFLICTD/Q),
-  the write-mask merging or zeroing per element; memory / ``{1toN}`` sources are read only in the
-  active elements (a masked-off element reads nothing). No flags, no MXCSR.
+  the write-mask merging or zeroing per element. A memory source is read whole whatever the mask
+  (exception class E4NF: no fault suppression): masked-off elements take part in the compares,
+  and on this CPU a masked-off element on an unmapped page faults. No flags, no MXCSR.
 * vgetexpss/sd: element 0 = GetExp(src2[0]) (``ext4.getexp``: QNaN(src) for NaNs, -Inf for +-0,
   +Inf for +-Inf, floor(log2|x|) otherwise, IE for an SNaN, DE for a denormal, DAZ honoured;
   ``{sae}`` suppresses the flags), elements 1..3 of the low 128 bits from src1.
@@ -29,8 +30,7 @@ def conflict(mc: Machine, t: str) -> None:
     dst, src = mc.insn.ops
     dt = np.uint32 if t == "d" else np.uint64
     n = nelem(dst, np.dtype(dt).itemsize)
-    act = mc.kmask(n)
-    x = [int(v) for v in mc.load_vec(src, dt, n, act)]
+    x = [int(v) for v in mc.load_vec(src, dt, n)]      # whole: no fault suppression (E4NF)
     r = np.zeros(n, dt)
     for i in range(n):
         r[i] = sum(1 << j for j in range(i) if x[j] == x[i])
