@@ -130,6 +130,26 @@ def test_fpclass_categories():
         assert (got == want[::3]).all(), imm
 
 
+def test_fmaddsub_lanes():
+    """vfmaddsub: even lanes subtract, odd lanes add (SDM VFMADDSUB*); vfmsubadd the reverse."""
+    from types import SimpleNamespace
+    one, two, three = 0x3C00, 0x4000, 0x4200
+    got = {}
+    for sub in (False, True):
+        ops = [SimpleNamespace(bits=128)] * 3
+        vals = {0: [one] * 8, 1: [two] * 8, 2: [three] * 8}
+        mc = SimpleNamespace(insn=SimpleNamespace(ops=ops), kmask=lambda n: None, fpflags=0,
+                             load_vec=lambda o, dt, n, act, _c=iter(range(3)): np.array(vals[next(_c)], np.uint16),
+                             writeback=lambda d, r, _s=sub: got.__setitem__(_s, r.tolist()))
+        orig = ext13.vector.fpenv
+        ext13.vector.fpenv = lambda mc: fp.FpEnv(RN, False, False, False)
+        try:
+            ext13.fmaddsub(mc, "231", sub)          # src1 * src2 +- dst = 2 * 3 +- 1
+        finally:
+            ext13.vector.fpenv = orig
+    assert got[False] == [_h(5.0), _h(7.0)] * 4 and got[True] == [_h(7.0), _h(5.0)] * 4
+
+
 def test_f64_conversions_match_numpy():
     for b in FIN.tolist():
         d, _ = ext13.cvt_h_to_f64(b)
@@ -182,7 +202,8 @@ def test_lowerings_assemble_like_llvm_mc():
              "vgetmantph ymm1{k2}{z}, ymm2, 7", "vscalefph zmm1, zmm2, zmm3", "vfpclassph k1{k2}, zmm3, 0x99",
              "vcomish xmm1, xmm2", "vcvtph2qq zmm1{k1}, xmm2", "vcvttph2uqq zmm1, xmm2", "vcvtuqq2ph xmm1{k1}{z}, ymm2",
              "vcvtsh2sd xmm1{k1}, xmm2, xmm3", "vcvtss2sh xmm1, xmm2, xmm3", "vcvtusi2sh xmm1, xmm2, rax",
-             "vcvtsh2usi eax, xmm1", "vscalefsh xmm1{k1}{z}, xmm2, xmm3", "vreducesh xmm1, xmm2, xmm3, 0x12"]
+             "vcvtsh2usi eax, xmm1", "vscalefsh xmm1{k1}{z}, xmm2, xmm3", "vreducesh xmm1, xmm2, xmm3, 0x12",
+             "vfmaddsub213ph zmm1{k1}, zmm2, zmm3"]
     for t in texts:
         lines = [l for l in _lower(t) if not l.endswith(":") and not re.match(r"^b(\.\w+)?\s", l)]
         ref = llvm_mc_try(lines)
@@ -202,6 +223,7 @@ VERIFY_FORMS = [
     r"vcvtph2qq zmm{k}, xmm, {er}", r"vcvttph2uqq ymm{k}{z}, m16bcst", r"vcvtuqq2ph xmm{k}, m512",
     r"vcvtsh2ss xmm{k}{z}, xmm, m16", r"vcvtsd2sh xmm{k}, xmm, xmm, {er}", r"vcvtsi2sh xmm, xmm, r64",
     r"vcvttsh2usi r32, m16", r"vcvtsh2si r64, xmm, {er}",
+    r"vfmaddsub231ph zmm{k}{z}, zmm, m16bcst", r"vfmsubadd132ph ymm{k}, ymm, ymm",
 ]
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ...ir import Gpr, Mem, Vec
 from . import fp, vector
 from .core import AF, CF, OF, PF, SF, ZF, Machine, bits_to_int
-from .ext9 import (DE, DNAN, IE, INF, PE, QUIET, RD, RN, RU, RZ, SIGN, _src_bits, cvt_f32_to_h,
+from .ext9 import (DE, DNAN, IE, INF, PE, QUIET, RD, RN, RU, RZ, SIGN, _src_bits, cvt_f32_to_h, h_fma,
                    cvt_h_to_f32, cvt_h_to_int, cvt_int_to_h, is_denormal, is_inf, is_nan, is_snan,
                    round16, value)
 
@@ -455,3 +455,32 @@ def cvt_sh2si(mc: Machine, truncate: bool, unsigned: bool) -> None:
 for _t in ("", "t"):
     for _u in ("", "u"):
         HANDLERS[f"vcvt{_t}sh2{_u}si"] = (lambda T, U: lambda mc: cvt_sh2si(mc, T, U))(_t == "t", _u == "u")
+
+
+# ---- vfmaddsub / vfmsubadd (ph) ------------------------------------------------------------------
+
+def fmaddsub(mc: Machine, order: str, subadd: bool) -> None:
+    """vfmaddsub{132,213,231}ph: even lanes a*b - c, odd lanes a*b + c (vfmsubadd: the other way
+    round), one rounding; operand roles as vector.FMA_ORDER; NaN priority a, b, c."""
+    env = vector.fpenv(mc)
+    ops = mc.insn.ops
+    dst = ops[0]
+    ia, ib, ic = vector.FMA_ORDER[order]
+    n = dst.bits // 16
+    act = mc.kmask(n)
+    vals = [mc.load_vec(o, np.uint16, n, act).tolist() for o in ops]
+    out = np.zeros(n, np.uint16)
+    fl = 0
+    for i in range(n):
+        if act is not None and not act[i]:
+            continue
+        neg_add = (i % 2 == 0) != subadd
+        out[i], f = h_fma(vals[ia][i], vals[ib][i], vals[ic][i], env.rc, False, neg_add)
+        fl |= f
+    vector.raise_fp(mc, env, fl)
+    mc.writeback(dst, out)
+
+
+for _o in ("132", "213", "231"):
+    HANDLERS[f"vfmaddsub{_o}ph"] = (lambda o: lambda mc: fmaddsub(mc, o, False))(_o)
+    HANDLERS[f"vfmsubadd{_o}ph"] = (lambda o: lambda mc: fmaddsub(mc, o, True))(_o)
