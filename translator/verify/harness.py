@@ -113,6 +113,17 @@ class _Prep:
     branch: bool = False
 
 
+def zero_above_width(st, insn: Insn, snip) -> None:
+    """For a ``keeps_zero`` variant (``snip.zero_above`` set): every vector register zero above
+    the destination's width, except a destination the instruction does not read (it must come
+    out zero there without help)."""
+    if snip.zero_above is None:
+        return
+    nb = insn.ops[0].bits // 8
+    keep = {insn.ops[0].index} if dst_is_free(insn) else set()
+    st.zmm = [z if i in keep else z[:nb] + bytes(len(z) - nb) for i, z in enumerate(st.zmm)]
+
+
 class Harness:
     """Runs forms. One instance per process (it owns an ``ArmRunner``)."""
 
@@ -284,10 +295,7 @@ class Harness:
         if self.vl < 512:
             nb = self.vl // 8
             st.zmm = [z[:nb] + bytes(64 - nb) for z in st.zmm]
-        if snip.zero_above is not None:     # keeps_zero: registers zero above the width, except
-            nb = insn.ops[0].bits // 8      # a destination the instruction does not read
-            keep = {insn.ops[0].index} if dst_is_free(insn) else set()
-            st.zmm = [z if i in keep else z[:nb] + bytes(len(z) - nb) for i, z in enumerate(st.zmm)]
+        zero_above_width(st, insn, snip)
         for k in rm.k_pred:
             cap = rm.k_capacity(k)
             if cap < 64:

@@ -56,7 +56,7 @@ from . import x86_model as model
 from .arm_exec import ArmExecError
 from .compare import FLAG_BIT, compare, to_arm
 from .forms import Form
-from .harness import _ICED_FLAGS, MAX_INSNS, X_TAKEN, FormResult, Harness, _re_escape
+from .harness import _ICED_FLAGS, MAX_INSNS, X_TAKEN, FormResult, Harness, _re_escape, zero_above_width
 from .state import MEM_SIZE, X86State
 from .states import place_memory
 
@@ -214,6 +214,7 @@ class OracleHarness(Harness):
         if self.vl < 512:
             nb = self.vl // 8
             st.zmm = [z[:nb] + bytes(64 - nb) for z in st.zmm]
+        zero_above_width(st, insn, prep.variants[c.vi][1])
         for k in rm.k_pred:
             cap = rm.k_capacity(k)
             if cap < 64:
