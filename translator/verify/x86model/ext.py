@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ir import Gpr, Imm, Mem, Vec
-from . import fp
+from . import fp, fp_range
 from .core import Machine
 from .fp import F32
 from .vector import U, S, fpenv, legacy_align, nelem, raise_fp, three
@@ -367,11 +367,11 @@ def v_round_int(a: np.ndarray, mode: int, env: fp.FpEnv, suppress_pe: bool,
 
 def rndscaleps(mc: Machine) -> None:
     """vrndscaleps with imm8[7:4] = 0 (scale 2^0): round to integral; imm8[2] picks MXCSR.RC,
-    else imm8[1:0]; imm8[3] suppresses PE."""
+    else imm8[1:0]; imm8[3] suppresses PE. A non-zero scale: fp_range.rndscale_scaled."""
     dst, src, imm = mc.insn.ops
     imm = imm.value & 0xFF
     if imm >> 4:
-        raise mc.unmodelled("vrndscaleps with a non-zero scale (imm8[7:4])")
+        return fp_range.rndscale_scaled(mc, F32)          # scale 2**-M (fp_range.py)
     env = fpenv(mc)
     n = nelem(dst, 4)
     act = mc.kmask(n)

@@ -18,7 +18,7 @@ import re
 import numpy as np
 
 from ...ir import Gpr, Mem, Vec
-from . import fp, vector
+from . import fp, fp_range, vector
 from .core import CF, OF, PF, SF, ZF, AF, Machine
 
 HANDLERS: dict = {}
@@ -168,7 +168,7 @@ def round_pd(mc: Machine) -> None:
     dst, src, imm = mc.insn.ops
     v = imm.value & 0xFF
     if mc.insn.mnemonic == "vrndscalepd" and v >> 4:
-        raise mc.unmodelled("vrndscalepd with a non-zero scale")
+        return fp_range.rndscale_scaled(mc, F64)          # scale 2**-M (fp_range.py)
     n = dst.bits // 64
     env = vector.fpenv(mc)
     rc = env.rc if v & 4 else v & 3
