@@ -1,4 +1,4 @@
-"""vrangeps/pd and vreduceps/pd (mapping_tables/fp_range.yaml) and vrndscaleps/pd with a non-zero
+"""vrangeps/pd/ss/sd and vreduceps/pd/ss/sd (mapping_tables/fp_range.yaml) and vrndscaleps/pd with a non-zero
 scale (fp_more.yaml, convert_pd.yaml; model translator/verify/x86model/fp_range.py).
 
 The model of vrndscale with a scale is checked against float64 arithmetic here and against this
@@ -100,6 +100,9 @@ def test_vrange_lowering():
                          "facgt p2.s, p0/z, z2.s, z3.s", "mov z31.s, p2/m, z2.s",
                          "facgt p2.s, p0/z, z3.s, z2.s", "mov z31.s, p2/m, z3.s"]
     assert lines[-3:] == ["fabs z31.s, p3/m, z31.s", "fneg z31.s, p3/m, z31.s", "mov z1.s, p1/m, z31.s"]
+    assert _lower("vrangess xmm1, xmm2, xmm3, 5") == [
+        "ptrue p0.b", "ptrue p1.b, vl16", "not p8.b, p0/z, p1.b", "movprfx z31, z2", "fmaxnm z31.s, p0/m, z31.s, z3.s",
+        "ptrue p2.s, vl1", "sel z1.s, p2, z31.s, z2.s", "mov z1.b, p8/m, #0"]
 
 
 def test_vreduce_and_rndscale_lowering():
@@ -130,6 +133,10 @@ IMMS = {
     "vreducepd zmm1{k1}{z}, zmm2": [(m << 4) | r for m in range(16) for r in ((m + 1) % 8, (m + 6) % 8)],
     "vrndscaleps zmm1{k1}{z}, zmm2": [(m << 4) | r for m in range(1, 16) for r in (m % 8, (m + 3) % 8)],
     "vrndscalepd zmm1{k1}, zmm2": [(m << 4) | r for m in range(1, 16) for r in ((m + 1) % 8, (m + 6) % 8)],
+    "vrangess xmm1{k1}, xmm2, xmm3": list(range(16)),
+    "vrangesd xmm1{k1}{z}, xmm2, xmm3": list(range(0, 16, 3)),
+    "vreducess xmm1, xmm2, xmm3": [(m << 4) | (m % 8) for m in range(16)],
+    "vreducesd xmm1{k1}, xmm2, xmm3": [(m << 4) | ((m + 5) % 8) for m in range(16)],
 }
 
 
