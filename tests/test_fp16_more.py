@@ -150,6 +150,37 @@ def test_fmaddsub_lanes():
     assert got[False] == [_h(5.0), _h(7.0)] * 4 and got[True] == [_h(7.0), _h(5.0)] * 4
 
 
+def test_complex_multiply_matches_float64():
+    """vfmulcph / vfcmulcph on finite pairs: tmp = f16(a.re*b.re), f16(a.im*b.re) (numpy), then
+    tmp -+ a.im*b.im and tmp +- a.re*b.im summed exactly in float64 and rounded once by numpy."""
+    from fractions import Fraction
+    from types import SimpleNamespace
+    rng = np.random.default_rng(4)
+    a = (rng.standard_normal(64) * 4).astype(np.float16)
+    b = (rng.standard_normal(64) * 4).astype(np.float16)
+    for conj in (False, True):
+        got = []
+        ops = [SimpleNamespace(bits=512, index=i) for i in range(3)]
+        src = iter([a.view(np.uint16).view(np.uint32), b.view(np.uint16).view(np.uint32)])
+        mc = SimpleNamespace(insn=SimpleNamespace(ops=ops), kmask=lambda n: None, fpflags=0,
+                             load_vec=lambda o, dt, n, act: next(src)[:n], writeback=lambda d, r: got.append(r))
+        orig = ext13.vector.fpenv
+        ext13.vector.fpenv = lambda mc: fp.FpEnv(RN, False, False, False)
+        try:
+            ext13.cmul(mc, conj)
+        finally:
+            ext13.vector.fpenv = orig
+        r = got[0].view(np.uint16)
+        for i in range(16):
+            are, aim, bre, bim = (float(v) for v in (a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]))
+            t0, t1 = float(np.float16(are * bre)), float(np.float16(aim * bre))
+            s = -1.0 if not conj else 1.0
+            x0, x1 = t0 + s * aim * bim, t1 - s * are * bim
+            assert Fraction(x0) == Fraction(t0) + s * Fraction(aim) * Fraction(bim)        # exact in f64
+            assert Fraction(x1) == Fraction(t1) - s * Fraction(are) * Fraction(bim)
+            assert r[2 * i] == _h(x0) and r[2 * i + 1] == _h(x1), (i, conj)
+
+
 def test_f64_conversions_match_numpy():
     for b in FIN.tolist():
         d, _ = ext13.cvt_h_to_f64(b)
@@ -203,7 +234,7 @@ def test_lowerings_assemble_like_llvm_mc():
              "vcomish xmm1, xmm2", "vcvtph2qq zmm1{k1}, xmm2", "vcvttph2uqq zmm1, xmm2", "vcvtuqq2ph xmm1{k1}{z}, ymm2",
              "vcvtsh2sd xmm1{k1}, xmm2, xmm3", "vcvtss2sh xmm1, xmm2, xmm3", "vcvtusi2sh xmm1, xmm2, rax",
              "vcvtsh2usi eax, xmm1", "vscalefsh xmm1{k1}{z}, xmm2, xmm3", "vreducesh xmm1, xmm2, xmm3, 0x12",
-             "vfmaddsub213ph zmm1{k1}, zmm2, zmm3"]
+             "vfmaddsub213ph zmm1{k1}, zmm2, zmm3", "vfmulcph zmm1{k1}, zmm2, zmm3", "vfcmulcph xmm1, xmm2, xmm3"]
     for t in texts:
         lines = [l for l in _lower(t) if not l.endswith(":") and not re.match(r"^b(\.\w+)?\s", l)]
         ref = llvm_mc_try(lines)
@@ -224,6 +255,7 @@ VERIFY_FORMS = [
     r"vcvtsh2ss xmm{k}{z}, xmm, m16", r"vcvtsd2sh xmm{k}, xmm, xmm, {er}", r"vcvtsi2sh xmm, xmm, r64",
     r"vcvttsh2usi r32, m16", r"vcvtsh2si r64, xmm, {er}",
     r"vfmaddsub231ph zmm{k}{z}, zmm, m16bcst", r"vfmsubadd132ph ymm{k}, ymm, ymm",
+    r"vfmulcph zmm{k}{z}, zmm, m32bcst", r"vfcmulcph ymm{k}, ymm, ymm",
 ]
 
 

@@ -31,7 +31,7 @@ import numpy as np
 from ...ir import Gpr, Mem, Vec
 from . import fp, vector
 from .core import AF, CF, OF, PF, SF, ZF, Machine, bits_to_int
-from .ext9 import (DE, DNAN, IE, INF, PE, QUIET, RD, RN, RU, RZ, SIGN, _src_bits, cvt_f32_to_h, h_fma,
+from .ext9 import (DE, DNAN, IE, INF, PE, QUIET, RD, RN, RU, RZ, SIGN, _src_bits, cvt_f32_to_h, h_binary, h_fma,
                    cvt_h_to_f32, cvt_h_to_int, cvt_int_to_h, is_denormal, is_inf, is_nan, is_snan,
                    round16, value)
 
@@ -484,3 +484,40 @@ def fmaddsub(mc: Machine, order: str, subadd: bool) -> None:
 for _o in ("132", "213", "231"):
     HANDLERS[f"vfmaddsub{_o}ph"] = (lambda o: lambda mc: fmaddsub(mc, o, False))(_o)
     HANDLERS[f"vfmsubadd{_o}ph"] = (lambda o: lambda mc: fmaddsub(mc, o, True))(_o)
+
+
+# ---- complex multiply: vfmulcph / vfcmulcph ---------------------------------------------------------
+
+def cmul(mc: Machine, conj: bool) -> None:
+    """Intel's operation section, pair i = (re, im) = fp16[2i], fp16[2i+1], mask bit per pair:
+    tmp.re = a.re * b.re, tmp.im = a.im * b.re (rounded, x86 NaN rules), then one FMA each:
+    vfmulcph  re = tmp.re - a.im * b.im, im = tmp.im + a.re * b.im;
+    vfcmulcph re = tmp.re + a.im * b.im, im = tmp.im - a.re * b.im.
+    FMA NaN priority as everywhere on x86: the multiplicands in order, then the addend.
+    A destination equal to either source register is #UD."""
+    from .core import X86Fault
+    env = vector.fpenv(mc)
+    dst, s1, s2 = mc.insn.ops
+    if any(isinstance(s, Vec) and s.index == dst.index for s in (s1, s2)):
+        raise X86Fault("#UD", "complex FP16 destination overlaps a source")
+    n = dst.bits // 32
+    act = mc.kmask(n)
+    a = mc.load_vec(s1, np.uint32, n, act).view(np.uint16).tolist()
+    b = mc.load_vec(s2, np.uint32, n, act).view(np.uint16).tolist()
+    out = np.zeros(2 * n, np.uint16)
+    fl = 0
+    for i in range(n):
+        if act is not None and not act[i]:
+            continue
+        are, aim, bre, bim = a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]
+        t0, f0 = h_binary("mul", are, bre, env.rc)
+        t1, f1 = h_binary("mul", aim, bre, env.rc)
+        out[2 * i], f2 = h_fma(aim, bim, t0, env.rc, not conj, False)
+        out[2 * i + 1], f3 = h_fma(are, bim, t1, env.rc, conj, False)
+        fl |= f0 | f1 | f2 | f3
+    vector.raise_fp(mc, env, fl)
+    mc.writeback(dst, out.view(np.uint32))
+
+
+HANDLERS["vfmulcph"] = lambda mc: cmul(mc, False)
+HANDLERS["vfcmulcph"] = lambda mc: cmul(mc, True)
