@@ -255,7 +255,8 @@ VERIFY_FORMS = [
     r"vcvtsh2ss xmm{k}{z}, xmm, m16", r"vcvtsd2sh xmm{k}, xmm, xmm, {er}", r"vcvtsi2sh xmm, xmm, r64",
     r"vcvttsh2usi r32, m16", r"vcvtsh2si r64, xmm, {er}",
     r"vfmaddsub231ph zmm{k}{z}, zmm, m16bcst", r"vfmsubadd132ph ymm{k}, ymm, ymm",
-    r"vfmulcph zmm{k}{z}, zmm, m32bcst", r"vfcmulcph ymm{k}, ymm, ymm",
+    r"vfmulcph zmm{k}{z}, zmm, m32bcst", r"vfcmulcph ymm{k}, ymm, ymm", r"vfmaddcph zmm{k}, zmm, zmm, {er}",
+    r"vfcmaddcsh xmm{k}{z}, xmm, m32",
 ]
 
 

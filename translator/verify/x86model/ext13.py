@@ -488,36 +488,52 @@ for _o in ("132", "213", "231"):
 
 # ---- complex multiply: vfmulcph / vfcmulcph ---------------------------------------------------------
 
-def cmul(mc: Machine, conj: bool) -> None:
+def cmul(mc: Machine, conj: bool, acc: bool = False) -> None:
     """Intel's operation section, pair i = (re, im) = fp16[2i], fp16[2i+1], mask bit per pair:
     tmp.re = a.re * b.re, tmp.im = a.im * b.re (rounded, x86 NaN rules), then one FMA each:
     vfmulcph  re = tmp.re - a.im * b.im, im = tmp.im + a.re * b.im;
     vfcmulcph re = tmp.re + a.im * b.im, im = tmp.im - a.re * b.im.
     FMA NaN priority as everywhere on x86: the multiplicands in order, then the addend.
+    vf[c]maddcph (acc): tmp = dest + a * (b.re, b.re), one FMA each (priority a, b.re, dest).
     A destination equal to either source register is #UD."""
     from .core import X86Fault
     env = vector.fpenv(mc)
     dst, s1, s2 = mc.insn.ops
     if any(isinstance(s, Vec) and s.index == dst.index for s in (s1, s2)):
         raise X86Fault("#UD", "complex FP16 destination overlaps a source")
-    n = dst.bits // 32
+    scalar = mc.insn.mnemonic.endswith("sh")
+    n = 1 if scalar else dst.bits // 32
     act = mc.kmask(n)
-    a = mc.load_vec(s1, np.uint32, n, act).view(np.uint16).tolist()
-    b = mc.load_vec(s2, np.uint32, n, act).view(np.uint16).tolist()
+    a = (mc.vreg(s1, np.uint32, 1) if scalar else mc.load_vec(s1, np.uint32, n, act)).view(np.uint16).tolist()
+    b = (vector.scalar_src(mc, s2, np.uint32) if scalar else mc.load_vec(s2, np.uint32, n, act)).view(np.uint16).tolist()
+    d = mc.vreg(dst, np.uint32, n).view(np.uint16).tolist() if acc else None
     out = np.zeros(2 * n, np.uint16)
     fl = 0
     for i in range(n):
         if act is not None and not act[i]:
             continue
         are, aim, bre, bim = a[2 * i], a[2 * i + 1], b[2 * i], b[2 * i + 1]
-        t0, f0 = h_binary("mul", are, bre, env.rc)
-        t1, f1 = h_binary("mul", aim, bre, env.rc)
+        if acc:
+            t0, f0 = h_fma(are, bre, d[2 * i], env.rc, False, False)
+            t1, f1 = h_fma(aim, bre, d[2 * i + 1], env.rc, False, False)
+        else:
+            t0, f0 = h_binary("mul", are, bre, env.rc)
+            t1, f1 = h_binary("mul", aim, bre, env.rc)
         out[2 * i], f2 = h_fma(aim, bim, t0, env.rc, not conj, False)
         out[2 * i + 1], f3 = h_fma(are, bim, t1, env.rc, conj, False)
         fl |= f0 | f1 | f2 | f3
     vector.raise_fp(mc, env, fl)
-    mc.writeback(dst, out.view(np.uint32))
+    if scalar:                   # pair 0; bits 127:32 from src1, mask bit 0 (merge: dst's pair 0)
+        vector.scalar_result(mc, dst, s1, out.view(np.uint32)[0], np.uint32)
+    else:
+        mc.writeback(dst, out.view(np.uint32))
 
 
 HANDLERS["vfmulcph"] = lambda mc: cmul(mc, False)
 HANDLERS["vfcmulcph"] = lambda mc: cmul(mc, True)
+HANDLERS["vfmaddcph"] = lambda mc: cmul(mc, False, True)
+HANDLERS["vfcmaddcph"] = lambda mc: cmul(mc, True, True)
+HANDLERS["vfmulcsh"] = lambda mc: cmul(mc, False)
+HANDLERS["vfcmulcsh"] = lambda mc: cmul(mc, True)
+HANDLERS["vfmaddcsh"] = lambda mc: cmul(mc, False, True)
+HANDLERS["vfcmaddcsh"] = lambda mc: cmul(mc, True, True)
