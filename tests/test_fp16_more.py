@@ -162,7 +162,8 @@ def test_complex_multiply_matches_float64():
         got = []
         ops = [SimpleNamespace(bits=512, index=i) for i in range(3)]
         src = iter([a.view(np.uint16).view(np.uint32), b.view(np.uint16).view(np.uint32)])
-        mc = SimpleNamespace(insn=SimpleNamespace(ops=ops), kmask=lambda n: None, fpflags=0,
+        mc = SimpleNamespace(insn=SimpleNamespace(ops=ops, mnemonic="vfcmulcph" if conj else "vfmulcph"),
+                             kmask=lambda n: None, fpflags=0,
                              load_vec=lambda o, dt, n, act: next(src)[:n], writeback=lambda d, r: got.append(r))
         orig = ext13.vector.fpenv
         ext13.vector.fpenv = lambda mc: fp.FpEnv(RN, False, False, False)
