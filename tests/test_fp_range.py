@@ -184,3 +184,25 @@ def test_model_against_cpu_every_imm8_class():
     finally:
         ex.close()
     assert not bad, bad[:3]
+
+
+VERIFY_FORMS = [r"vrangess xmm{k}, xmm, m32, imm8", r"vrangesd xmm{k}{z}, xmm, m64, imm8", r"vreducess xmm, xmm, m32, imm8",
+                r"vreducesd xmm{k}, xmm, m64, imm8", r"vrangeps zmm{k}, zmm, m32bcst, imm8",
+                r"vreducepd ymm{k}{z}, m256, imm8", r"vrndscalepd zmm{k}{z}, m64bcst, imm8"]
+
+
+@pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
+def test_verify_memory_forms():
+    import re
+    from translator.verify.forms import enumerate_forms
+    from translator.verify.harness import Harness
+    only = "^(" + "|".join(re.escape(f) for f in VERIFY_FORMS) + ")$"
+    forms = enumerate_forms(seed=5, only=only)
+    assert len(forms) == len(VERIFY_FORMS), sorted(forms)
+    h = Harness(vl=512, states=24, max_failures=2)
+    bad = []
+    for f in forms.values():
+        r = h.run_form(f, 24)
+        if r.mismatches or r.skipped or not r.states:
+            bad.append((f.name, r.mismatches, r.skipped, r.failures[:1]))
+    assert not bad, bad
