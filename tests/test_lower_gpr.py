@@ -321,6 +321,8 @@ def test_exact_memory_forms(text):
     rng = random.Random(text)
     for _ in range(16):
         g = {"rax": rng.choice(V64), "rdi": MEM_BASE + rng.randrange(0, 0x400), "rsi": rng.randrange(0, 32)}
+        if text.startswith("xchg"):           # gpr_atomic.yaml: swpal traps on a misaligned address
+            g["rdi"] &= ~7
         run_case(text, g, rflags=rng.choice([0x202, 0x202 | CF | ZF, 0x202 | SF]), fin=rng.choice([F_C, F_NC]))
 
 

@@ -28,7 +28,7 @@ import iced_x86 as I
 
 from ..decode import DecodeError, decode_one
 from ..ir import Gpr, Imm, Insn, KReg, Mem, Vec
-from ..lower.engine import operand_kind
+from ..lower.engine import _has_lock, operand_kind
 from ..lower.tables import Entry, Tables, default_tables
 
 __all__ = ["Instance", "Form", "enumerate_forms", "form_instances", "codes_for", "INSN_ADDRESS"]
@@ -338,8 +338,8 @@ def _mem_align(insn: Insn) -> int:
     if mem is None:
         return 1
     m = insn.mnemonic
-    if m == "xadd":                 # gpr_more.yaml: the A64 atomic traps on a misaligned address
-        return mem.size or 1
+    if m in ("xadd", "xchg", "cmpxchg") or _has_lock(insn.raw):
+        return mem.size or 1        # gpr_atomic.yaml: the A64 atomics trap on a misaligned address
     if re.match(r"v?mov(a|dqa|ntdq|ntp)", m) or (insn.encoding == "legacy" and mem.size >= 16
                                                   and not re.match(r"movu|movdqu|lddqu", m)):
         return min(mem.size, 64) or 1
