@@ -11,3 +11,29 @@ def native_runner():
     r = _native.NativeRunner()
     yield r
     r.close()
+
+
+def verify_forms(only: str, states: int, *, count=None, seed: int = 5, vl: int = 512) -> list:
+    """Run ``x2sve verify``'s harness on the forms matching ``only``; returns the bad ones as
+    (form, mismatches, skipped, first failure). ``count``: how many forms must match (or the
+    minimum, given as a (min,) tuple). The tests assert that the list is empty."""
+    from translator.verify.forms import enumerate_forms
+    from translator.verify.harness import Harness
+    forms = enumerate_forms(seed=seed, only=only)
+    if isinstance(count, tuple):
+        assert len(forms) >= count[0], sorted(forms)
+    elif count is not None:
+        assert len(forms) == count, sorted(forms)
+    h = Harness(vl=vl, states=states, max_failures=2)
+    bad = []
+    for f in forms.values():
+        r = h.run_form(f, states)
+        if r.mismatches or r.skipped or not r.states:
+            bad.append((f.name, r.mismatches, r.skipped, r.failures[:1]))
+    return bad
+
+
+def exact_forms(names) -> str:
+    """An ``--only`` regex matching exactly these form names."""
+    import re
+    return "^(" + "|".join(re.escape(f) for f in names) + ")$"

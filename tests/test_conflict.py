@@ -84,17 +84,8 @@ def test_repeated_elements(form, size):
 
 @pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
 def test_verify_every_form():
-    from translator.verify.forms import enumerate_forms
-    from translator.verify.harness import Harness
-    forms = enumerate_forms(seed=5, only=r"^vpconflict")
-    assert len(forms) == 54
-    h = Harness(vl=512, states=6, max_failures=1)
-    bad = []
-    for f in forms.values():
-        r = h.run_form(f, 6)
-        if r.skipped or r.mismatches:
-            bad.append((f.name, r.skipped, r.mismatches))
-    assert bad == []
+    from conftest import verify_forms
+    assert verify_forms(r"^vpconflict", 6, count=54) == []
 
 
 @pytest.mark.skipif(not HAVE_AS, reason="needs GNU as")

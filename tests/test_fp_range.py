@@ -193,16 +193,6 @@ VERIFY_FORMS = [r"vrangess xmm{k}, xmm, m32, imm8", r"vrangesd xmm{k}{z}, xmm, m
 
 @pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
 def test_verify_memory_forms():
-    import re
-    from translator.verify.forms import enumerate_forms
-    from translator.verify.harness import Harness
-    only = "^(" + "|".join(re.escape(f) for f in VERIFY_FORMS) + ")$"
-    forms = enumerate_forms(seed=5, only=only)
-    assert len(forms) == len(VERIFY_FORMS), sorted(forms)
-    h = Harness(vl=512, states=24, max_failures=2)
-    bad = []
-    for f in forms.values():
-        r = h.run_form(f, 24)
-        if r.mismatches or r.skipped or not r.states:
-            bad.append((f.name, r.mismatches, r.skipped, r.failures[:1]))
+    from conftest import exact_forms, verify_forms
+    bad = verify_forms(exact_forms(VERIFY_FORMS), 24, count=len(VERIFY_FORMS))
     assert not bad, bad

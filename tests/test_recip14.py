@@ -156,17 +156,8 @@ def test_translation_edges(form, nbytes):
 @pytest.mark.skipif(not HAVE_ARM, reason="needs unicorn")
 def test_verify_every_form():
     """Every form the eight entries claim (packed, scalar, masked, m/m-bcst): 0 mismatches."""
-    from translator.verify.forms import enumerate_forms
-    from translator.verify.harness import Harness
-    forms = enumerate_forms(seed=5, only=r"^vr(cp|sqrt)14")
-    assert len(forms) >= 132
-    h = Harness(vl=512, states=6, max_failures=1)
-    bad = []
-    for f in forms.values():
-        r = h.run_form(f, 6)
-        if r.skipped or r.mismatches:
-            bad.append((f.name, r.skipped, r.mismatches))
-    assert bad == []
+    from conftest import verify_forms
+    assert verify_forms(r"^vr(cp|sqrt)14", 6, count=(132,)) == []
 
 
 @pytest.mark.skipif(not (HAVE_NATIVE and HAVE_AS), reason="needs an AVX-512 host and GNU as")
