@@ -91,11 +91,12 @@ def test_corpus_asm_equals_bin(folder, tmp_path):
 
 
 def test_lock_prefix_needs_an_atomic_lowering():
-    """`lock add [rax], rbx` has no atomic lowering: refused, never translated non-atomically."""
+    """`lock adc [rax], rbx` has no atomic lowering: refused, never translated non-atomically."""
     with pytest.raises(UnsupportedError) as e:
-        translate(bytes.fromhex("f0480118" "c3"))
+        translate(bytes.fromhex("f0481118" "c3"))
     assert "lock" in str(e.value) and "atomic" in str(e.value)
     assert "ldaddal" in translate(bytes.fromhex("f0480fc118" "c3")).asm()   # lock xadd: atomic
+    assert "ldaddal" in translate(bytes.fromhex("f0480118" "c3")).asm()     # lock add (gpr_atomic.yaml)
 
 
 def test_rel32_jump_table_with_displacement_is_not_guessed():

@@ -607,13 +607,14 @@ class Engine:
         self.nan_mode = nan_mode
 
     def entry_for(self, insn: Insn) -> Entry:
-        entry = self.tables.entry_for(insn.mnemonic)
+        lock = _has_lock(insn.raw)      # an entry "lock X" takes X's lock-prefixed forms
+        entry = (lock and self.tables.entry_for("lock " + insn.mnemonic)) or self.tables.entry_for(insn.mnemonic)
         if entry is None:
             raise Unsupported(insn, f"no mapping-table entry for {insn.mnemonic}")
         kinds = [operand_kind(op) for op in insn.ops]
         if not entry.accepts(kinds):
             raise Unsupported(insn, f"operand shape {insn.form} is not in the entry ({entry.where})")
-        if _has_lock(insn.raw) and not entry.atomic:
+        if lock and not entry.atomic:
             raise Unsupported(insn, "lock prefix: this entry's lowering is not atomic")
         for op in insn.ops:
             if isinstance(op, Vec) and op.bits > self.rm.vl:

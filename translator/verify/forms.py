@@ -351,7 +351,11 @@ def form_instances(entry: Entry, mnemonic: str, rng: random.Random, per_pattern:
     out: dict[str, Form] = {}
     hints = entry.verify or {}
     kinds_ok_cache: dict = {}
-    for p in _patterns(entry, mnemonic):
+    # "lock X" (an entry for the lock-prefixed memory forms of X): X's codes, F0 in front
+    lock, base = mnemonic.startswith("lock "), mnemonic[5:] if mnemonic.startswith("lock ") else mnemonic
+    for p in _patterns(entry, base):
+        if lock and not (p.slots and p.slots[0][0] == "mem"):
+            continue
         if any(s[0] in ("mem", "bcst", "vsib") for s in p.slots):
             aliases = ["distinct", "d=s1", "distinct", "d=s1", "distinct", "distinct"][:per_pattern]
         else:
@@ -366,11 +370,13 @@ def form_instances(entry: Entry, mnemonic: str, rng: random.Random, per_pattern:
             if r is None:
                 continue
             raw, _ = r
+            if lock:
+                raw = b"\xf0" + raw
             try:
                 insn = decode_one(raw, INSN_ADDRESS)
             except DecodeError:
                 continue
-            if insn.mnemonic != mnemonic or insn.meta.get("other_reg"):
+            if insn.mnemonic != base or insn.meta.get("other_reg"):
                 continue
             kinds = tuple(operand_kind(op) for op in insn.ops)
             acc = kinds_ok_cache.get(kinds)
@@ -383,7 +389,8 @@ def form_instances(entry: Entry, mnemonic: str, rng: random.Random, per_pattern:
                 continue
             if any(isinstance(op, Gpr) and op.index == 4 for op in insn.ops):
                 continue
-            f = out.setdefault(insn.form, Form(insn.form, entry, mnemonic))
+            name = f"lock {insn.form}" if lock else insn.form
+            f = out.setdefault(name, Form(name, entry, mnemonic))
             if any(i.raw == raw for i in f.instances):
                 continue
             f.instances.append(Instance(raw, insn, _mem_align(insn), alias))

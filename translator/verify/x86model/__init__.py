@@ -66,7 +66,8 @@ __all__ = ["execute", "execute_ex", "undefined_flags", "modelled", "Unmodelled",
 
 
 def modelled(mnemonic: str) -> bool:
-    return mnemonic in HANDLERS
+    """A table's "lock X" (X's lock-prefixed forms) is modelled by X: one thread sees no lock."""
+    return (mnemonic[5:] if mnemonic.startswith("lock ") else mnemonic) in HANDLERS
 
 
 def execute_ex(insn: Insn, state: X86State) -> tuple[X86State, int]:
