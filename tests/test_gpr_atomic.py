@@ -5,7 +5,7 @@
 - a short verify run over every form of these entries (flags live, carry in C and in !C), and the
   flags-dead rules (which verify's harness does not run for GPR entries) against the model;
 - a misaligned atomic traps (brk #0x7861) instead of losing atomicity;
-- `lock add/sub/and/or/xor/inc/dec/not/bts/btr [m]` ("lock X" entries): one atomic each;
+- `lock add/sub/and/or/xor/inc/dec/not/bts/btr/btc [m]` ("lock X" entries): one atomic each;
 - four threads under qemu-aarch64 increment one counter with the translated `lock xadd`,
   `lock cmpxchg`, `lock add`, `lock inc` loops: no increment is lost.
 """
@@ -43,7 +43,7 @@ ALL = frozenset({"CF", "PF", "AF", "ZF", "SF", "OF"})
 F_C = {"CF": "C", "ZF": "Z", "SF": "N", "OF": "V"}
 F_NC = {"CF": "!C", "ZF": "Z", "SF": "N", "OF": "V"}
 M64 = (1 << 64) - 1
-MNEMS = r"^(lock )?(xchg|xadd|cmpxchg|rcl|rcr|add|sub|and|or|xor|inc|dec|bts|btr) "
+MNEMS = r"^(lock )?(xchg|xadd|cmpxchg|rcl|rcr|add|sub|and|or|xor|inc|dec|not|bts|btr|btc) "
 _RUNNER: list = []
 
 
@@ -113,12 +113,12 @@ def test_exact_lowering(text, fin, live, body):
 @needs_as
 def test_memory_forms_are_one_atomic_without_plain_loads_or_stores():
     from translator.verify.forms import enumerate_forms
-    forms = enumerate_forms(only=r"^(lock )?(xchg|xadd|cmpxchg|add|sub|and|or|xor|inc|dec|bts|btr) m", per_form=2)
+    forms = enumerate_forms(only=r"^(lock )?(xchg|xadd|cmpxchg|add|sub|and|or|xor|inc|dec|not|bts|btr|btc) m", per_form=2)
     assert {"xchg m8, r8", "xchg m64, r64", "xadd m16, r16", "cmpxchg m32, r32"} <= set(forms)
     atomic = re.compile(r"^(swpal|ldaddal|ldclral|ldsetal|ldeoral|casal)[bh]? ")
     plain = re.compile(r"^(ldr|str|ldur|stur|ldp|stp|ldxr|stxr)")
     for name, f in forms.items():
-        if name.split()[0] in ("add", "sub", "and", "or", "xor", "inc", "dec", "bts", "btr"):
+        if name.split()[0] in ("add", "sub", "and", "or", "xor", "inc", "dec", "not"):
             continue                                  # the unlocked forms: plain load/op/store
         for inst in f.instances:
             for fin in (F_C, F_NC):
@@ -132,6 +132,7 @@ def test_flags_out_and_unsupported():
     assert low("lock cmpxchg [rdi], rcx").flags_out == F_NC          # PF left unavailable
     assert low("lock inc qword ptr [rdi]").flags_out == {"ZF": "Z", "SF": "N", "OF": "V"}   # CF unavailable
     assert low("lock bts dword ptr [rdi], 3").flags_out == {"CF": "C"}
+    assert "ldeoral" in "".join(low("lock btc word ptr [rdi], 9").body)
     assert low("lock not dword ptr [rdi]").flags_out == F_C           # no flags change
     assert low("add qword ptr [rdi], rax", live=ALL - {"PF"}).body == ["ldr x16, [x0]", "adds x16, x16, x6",
                                                                        "str x16, [x0]"]   # unlocked: plain
@@ -143,7 +144,7 @@ def test_flags_out_and_unsupported():
             low("rcl rax, 3", fin)
     assert low("rcr rax, cl").flags_out == {}                        # cl counts: the result only
     for text in ("xchg byte ptr [rdi], ah", "xadd ah, bl", "lock adc qword ptr [rdi], rax",
-                 "lock neg qword ptr [rdi]", "lock bts qword ptr [rdi], rax"):
+                 "lock neg qword ptr [rdi]", "lock bts qword ptr [rdi], rax", "lock btc dword ptr [rdi], eax"):
         with pytest.raises(Unsupported):
             low(text)
 
