@@ -1,7 +1,8 @@
 """GPR atomics and rotate through carry (mapping_tables/gpr_atomic.yaml, models in x86model/ext12.py).
 
-- exact lowerings of the main forms (the expansion is pinned here): every memory form of xchg,
-  xadd and cmpxchg is one LSE atomic (swpal/ldaddal/casal, b/h/w/x) with no separate ldr/str;
+- exact lowerings of the main forms (the expansion is pinned here): every memory form of xchg and
+  of lock xadd / lock cmpxchg is one LSE atomic (swpal/ldaddal/casal, b/h/w/x) with no separate
+  ldr/str; unlocked xadd/cmpxchg (not atomic on x86 either) are a plain load and store;
 - a short verify run over every form of these entries (flags live, carry in C and in !C), and the
   flags-dead rules (which verify's harness does not run for GPR entries) against the model;
 - a misaligned atomic traps (brk #0x7861) instead of losing atomicity;
@@ -77,6 +78,10 @@ ALIGN2 = ["mov x16, x0", "and x17, x16, #1", "cbz x17, .Lx1", "brk #0x7861", ".L
     ("xchg rax, rbx", F_C, ALL, ["mov x16, x9", "mov x9, x6", "mov x6, x16"]),   # as: 48 93 (rbx, rax)
     ("lock xadd [rdi], rax", F_C, ALL, ALIGN8 + ["ldaddal x6, x19, [x16]", "cmn x19, x6", "mov x6, x19"]),
     ("lock xadd [rdi], rax", F_C, frozenset(), ALIGN8 + ["ldaddal x6, x19, [x16]", "mov x6, x19"]),
+    ("xadd dword ptr [rdi], esi", F_C, ALL, ["mov x16, x0", "ldr w17, [x16]", "adds w19, w17, w1",
+                                             "str w19, [x16]", "mov w1, w17"]),      # unlocked: plain
+    ("cmpxchg qword ptr [rdi], rcx", F_C, ALL, ["mov x16, x0", "ldr x17, [x16]", "cmp x6, x17",
+                                                "csel x19, x3, x17, eq", "str x19, [x16]", "mov x6, x17"]),
     ("lock xadd word ptr [rdi], si", F_C, ALL, ALIGN2 + ["ldaddalh w1, w19, [x16]", "lsl w17, w19, #16",
                                                         "cmn w17, w1, lsl #16", "bfi x1, x19, #0, #16"]),
     ("xadd rbx, rcx", F_C, ALL, ["adds x16, x9, x3", "mov x3, x9", "mov x9, x16"]),
@@ -114,11 +119,11 @@ def test_exact_lowering(text, fin, live, body):
 def test_memory_forms_are_one_atomic_without_plain_loads_or_stores():
     from translator.verify.forms import enumerate_forms
     forms = enumerate_forms(only=r"^(lock )?(xchg|xadd|cmpxchg|add|sub|and|or|xor|inc|dec|not|bts|btr|btc) m", per_form=2)
-    assert {"xchg m8, r8", "xchg m64, r64", "xadd m16, r16", "cmpxchg m32, r32"} <= set(forms)
+    assert {"xchg m8, r8", "xchg m64, r64", "lock xadd m16, r16", "lock cmpxchg m32, r32"} <= set(forms)
     atomic = re.compile(r"^(swpal|ldaddal|ldclral|ldsetal|ldeoral|casal)[bh]? ")
     plain = re.compile(r"^(ldr|str|ldur|stur|ldp|stp|ldxr|stxr)")
     for name, f in forms.items():
-        if name.split()[0] in ("add", "sub", "and", "or", "xor", "inc", "dec", "not"):
+        if name.split()[0] in ("add", "sub", "and", "or", "xor", "inc", "dec", "not", "xadd", "cmpxchg"):
             continue                                  # the unlocked forms: plain load/op/store
         for inst in f.instances:
             for fin in (F_C, F_NC):
@@ -184,12 +189,14 @@ def run_case(text: str, rng: random.Random, fin: dict, live=ALL) -> None:
 @needs_arm
 @needs_as
 @pytest.mark.parametrize("text", [
-    "lock xadd [rdi], rax", "lock xadd dword ptr [rdi], esi", "xadd word ptr [rdi], si", "xadd byte ptr [rdi], cl",
+    "lock xadd [rdi], rax", "lock xadd dword ptr [rdi], esi", "lock xadd word ptr [rdi], si", "xadd byte ptr [rdi], cl",
+    "xadd word ptr [rdi+1], si", "xadd qword ptr [rdi+3], rbx",
     "xadd al, bl", "xadd bx, bx", "xadd ecx, esi", "xadd rbx, rbx",
     "rcl rax, 1", "rcl rbx, 63", "rcl ecx, 17", "rcl al, 8", "rcl si, 16", "rcl qword ptr [rdi], 7",
     "rcr rax, 1", "rcr rbx, 62", "rcr ecx, 31", "rcr al, 3", "rcr si, 1", "rcr dword ptr [rdi], 2",
     "rcl rax, cl", "rcr esi, cl", "rcl bx, cl", "rcr byte ptr [rdi], cl", "rcl cl, cl",
-    "lock cmpxchg [rdi], rcx", "cmpxchg eax, ecx", "cmpxchg bl, al",
+    "lock cmpxchg [rdi], rcx", "cmpxchg eax, ecx", "cmpxchg bl, al", "cmpxchg dword ptr [rdi+2], esi",
+    "lock cmpxchg word ptr [rdi], si", "cmpxchg byte ptr [rdi+5], al",
 ])
 def test_flags_dead_rules_against_model(text):
     rng = random.Random(text)

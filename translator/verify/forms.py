@@ -338,7 +338,7 @@ def _mem_align(insn: Insn) -> int:
     if mem is None:
         return 1
     m = insn.mnemonic
-    if m in ("xadd", "xchg", "cmpxchg") or _has_lock(insn.raw):
+    if m == "xchg" or _has_lock(insn.raw):
         return mem.size or 1        # gpr_atomic.yaml: the A64 atomics trap on a misaligned address
     if re.match(r"v?mov(a|dqa|ntdq|ntp)", m) or (insn.encoding == "legacy" and mem.size >= 16
                                                   and not re.match(r"movu|movdqu|lddqu", m)):
