@@ -698,9 +698,8 @@ _ALL_Z = frozenset(range(32))
 def _zero_above(prog: Program, order: list[Insn], tables) -> dict[int, frozenset]:
     """For each instruction whose entry says ``keeps_zero``: the vector operands that are zero
     above its destination's width (lower/upper.py), so the engine can drop the zeroing."""
-    def claims(e) -> bool:
-        return e is not None and (e.keeps_zero or any(r.keeps_zero for r in e.rules))
-    cand = [i for i in order if i.encoding in ("vex", "evex") and claims(tables.entry_for(i.mnemonic))]
+    cand = [i for i in order if i.encoding in ("vex", "evex")
+            and getattr(tables.entry_for(i.mnemonic), "claims_keeps_zero", False)]
     if not cand:
         return {}
     state = zero_above_in(order, lambda i: _successors(prog, i), set(prog.entries))

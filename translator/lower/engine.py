@@ -22,6 +22,7 @@ from . import flags as fl
 from .address import Addresser, AddressError, add_imm, mov_imm
 from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_PF, X_TEMPS, RegAllocError, RegMap, kdst_mem_bits
 from .tables import Entry, Rule, Tables
+from .upper import eligible as zero_eligible
 
 SIZE_OF = {"b": 1, "h": 2, "s": 4, "d": 8, "q": 16}
 RMODE = {"rn": 0, "ru": 1, "rd": 2, "rz": 3}     # x86 rounding -> FPCR.RMode
@@ -650,9 +651,8 @@ class Engine:
         if (lo.vars["bits"] and entry.T and lo.vars["width"] == "part" and not lo.vars["legacy"]
                 and isinstance(insn.ops[0], Vec)):
             za = ctx.zero_above
-            if not ((entry.keeps_zero or rule.keeps_zero) and za is not None and not insn.mask
-                    and all(op.index in za for op in insn.ops if isinstance(op, Vec))
-                    and not any(isinstance(op, Mem) and op.bcst for op in insn.ops)):
+            if not ((entry.keeps_zero or rule.keeps_zero) and za is not None and zero_eligible(insn)
+                    and all(op.index in za for op in insn.ops if isinstance(op, Vec))):
                 post_zero = self._zero_upper(lo, lo.render("{dst}"), lo.vars["bits"])
         lines = lo.pre + body + post_zero + lo.post + lo.final
         keep_nzcv = ("nzcv" in entry.clobbers and entry.flags is None and bool(ctx.flags_live_out)

@@ -89,6 +89,11 @@ class Entry:
     data: list = field(default_factory=list)  # constant lines (.word ...) placed out of line (engine)
     keeps_zero: bool = False      # VEX/EVEX ymm/xmm: sources zero above the width -> dst is too
 
+    @property
+    def claims_keeps_zero(self) -> bool:
+        """The entry, or one of its rules, claims ``keeps_zero``."""
+        return self.keeps_zero or any(r.keeps_zero for r in self.rules)
+
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
             kinds = list(kinds) + ["none"] * (len(self.operands) - len(kinds))

@@ -112,13 +112,9 @@ def zero_context(insn, state: tuple[int, int]) -> frozenset | None:
     """The registers an instruction may treat as zero above its destination's width: its vector
     operands known zero there, plus its destination when it does not read it. None when the
     instruction has no VEX/EVEX xmm/ymm destination (nothing to decide)."""
-    from ..ir import Vec
-    if insn.encoding not in ("vex", "evex") or not insn.ops or not isinstance(insn.ops[0], Vec) \
-            or insn.mask or _bcst(insn):   # k may have bits above the width, and {1toN}
-        return None                         # loads fill every lane: never skipped
-    bits = insn.ops[0].bits
-    if bits >= 512:
+    if not eligible(insn):
         return None
+    bits = insn.ops[0].bits
     known = state[1] if bits <= 128 else state[0]
     regs = operand_regs(insn)
     out = {z for z in regs if known >> z & 1}
@@ -127,9 +123,14 @@ def zero_context(insn, state: tuple[int, int]) -> frozenset | None:
     return frozenset(out)
 
 
-def _bcst(insn) -> bool:
-    from ..ir import Mem
-    return any(isinstance(op, Mem) and op.bcst for op in insn.ops)
+def eligible(insn) -> bool:
+    """Whether the zeroing of an instruction's result may ever be skipped: a VEX/EVEX xmm/ymm
+    destination, no write-mask (k may have bits above the width) and no {1toN} source (ld1r
+    fills every lane)."""
+    from ..ir import Mem, Vec
+    return (insn.encoding in ("vex", "evex") and bool(insn.ops) and isinstance(insn.ops[0], Vec)
+            and insn.ops[0].bits < 512 and not insn.mask
+            and not any(isinstance(op, Mem) and op.bcst for op in insn.ops))
 
 
 def dst_is_free(insn) -> bool:

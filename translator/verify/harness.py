@@ -36,7 +36,7 @@ from ..encode import assemble
 from ..ir import GPR64, Insn, Mem
 from ..lower import ALL_FLAGS, Unsupported, lower_snippet
 from ..lower.regmap import MXCSR_DEFAULT, SCRATCH_MXCSR
-from ..lower.upper import dst_is_free, operand_regs, zero_context
+from ..lower.upper import dst_is_free, eligible as zero_eligible, operand_regs
 from ..lower.tables import Tables, default_tables
 from . import x86_model as model
 from .arm_exec import ArmExecError, ArmRunner
@@ -181,9 +181,7 @@ class Harness:
             kinds = [k + (False,) for k in kinds]
             if entry is not None and entry.T:
                 kinds.append((FLAGS_NC, entry.nan != [], True, False))   # every temporary spilled
-            if (entry is not None and not inst.insn.mask
-                    and (entry.keeps_zero or any(r.keeps_zero for r in entry.rules))
-                    and zero_context(inst.insn, (0, 0)) is not None):
+            if entry is not None and entry.claims_keeps_zero and zero_eligible(inst.insn):
                 kinds.append((FLAGS_NC, False, False, True))   # operands zero above the width
             for fin, dead, pressure, zero in kinds:
                 try:
