@@ -18,6 +18,7 @@ from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
+from .lower.peephole import optimize
 from .lower.upper import zero_above_in, zero_context
 from .lower.indirect import lower_indirect_jump
 from .lower.regmap import SCRATCH_MXCSR, X_CTX
@@ -208,9 +209,12 @@ def _label(a: int) -> str:
 def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear: bool = False,
               allow_unsupported: bool = False, symbol: Optional[str] = None,
               nan_mode: str = "exact", tables=None,
-              raw_regions: Optional[dict[int, tuple[int, list[str]]]] = None) -> Translation:
+              raw_regions: Optional[dict[int, tuple[int, list[str]]]] = None,
+              peephole: bool = True) -> Translation:
     """Translate one x86-64 code buffer. Raises BadInput or UnsupportedError.
 
+    ``peephole=False`` leaves out the passes across instruction boundaries (lower/peephole.py):
+    each x86 instruction's lowering then stands alone (what tests compare the passes against).
     ``raw_regions`` maps a start address to (end address, A64 lines): the x86 instructions in
     [start, end) are not lowered; the given SVE is emitted in their place (hand-written SVE
     regions of a JIT). A region clobbers every flag."""
@@ -332,6 +336,8 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     if unsupported and not allow_unsupported:
         raise UnsupportedError(t.unsupported, prog.base)
     t.outlined = list(outlined)
+    if peephole:
+        _peephole(t, labels, set(regions), vl, rm.p_all)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
     try:
@@ -340,6 +346,27 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
         raise TranslateError(f"internal error: encoder rejected generated code: {ex}") from None
     KERNEL_CACHE.put(kernel_key, t)
     return t
+
+
+def _peephole(t: Translation, labels: set[int], raw: set[int], vl: int, p_all: int) -> None:
+    """Run lower/peephole.py over the unit in address order. A stretch starts at a label, after
+    an instruction that does not fall through or is not followed by the next one (data), and
+    around hand-written regions."""
+    rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
+    bodies = [b for _, b in rows]
+    optimize(bodies, stretch_starts([i for i, _ in rows], labels, raw), vl, p_all)
+    t.lines = [(i, b) for (i, _), b in zip(rows, bodies)]
+
+
+def stretch_starts(insns: list[Insn], labels: set[int], raw: set[int] = frozenset()) -> list[bool]:
+    """For instructions in address order: does a straight-line stretch start at each?"""
+    starts, prev = [], None
+    for insn in insns:
+        a = insn.address
+        starts.append(prev is None or a in labels or a in raw or prev.address in raw
+                      or prev.flow in _NO_FALLTHROUGH or prev.next_address != a)
+        prev = insn
+    return starts
 
 
 def _safe(label_of):

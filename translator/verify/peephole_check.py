@@ -1,0 +1,179 @@
+"""Translation validation of the peephole passes (lower/peephole.py).
+
+A kernel is translated twice, with the passes and without. Both line sequences are cut at every
+line the passes treat as a barrier (labels, branches, unmodelled instructions) and at every
+stretch start, which gives pairs of straight-line segments: the passes never move, add or
+remove a barrier, so segment i of one sequence corresponds to segment i of the other. Each pair
+that differs runs in unicorn from the same random states, and every register but the
+translator's temporaries (dead at x86 instruction boundaries), NZCV and the memory window must
+come out bit-identical.
+
+Base registers are placed so that the segment's memory operands land inside a 4 MiB arena
+mapped beside the state's window (random bytes, compared after the run too); a segment whose
+original faults anyway (an address computed at run time) is counted as skipped. ``adr`` of a
+label outside the segment becomes a ``movz`` of the arena address on both sides.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+
+from ..encode import EncodeError, assemble
+from ..lower.peephole import effects
+from ..lower.regmap import X_CTX, X_TEMPS
+from .arm_exec import SCRATCH_BASE, ArmExecError, ArmRunner
+from .state import MEM_BASE, MEM_SIZE, ArmState
+
+IGNORED_X = frozenset(X_TEMPS) | {25, 26}      # temporaries and the address pool
+ARENA = 0x10000000
+ARENA_SIZE = 1 << 22
+_INDEX = re.compile(r"(?:\[|add x\d+, )x\d+, x(\d+)")
+_ADR = re.compile(r"^adr (x\d+), \S+$")
+_OFFSET = re.compile(r"\[x(\d+)(?:, #(-?\d+)(, mul vl)?)?\]|(?:add|sub) x\d+, x(\d+), #(\d+)(, lsl #12)?")
+
+
+@dataclass
+class Report:
+    segments: int = 0           # segment pairs that differ
+    ran: int = 0                # of those, run (not skipped)
+    states: int = 0
+    skipped: list = field(default_factory=list)
+    mismatches: list = field(default_factory=list)
+
+
+def _segments(t) -> list[list[str]]:
+    from ..translate import stretch_starts
+    rows = [(i, ls) for i, ls in t.lines if i is not None]
+    labels = {i.address for i, ls in rows if any(l.endswith(":") for l in ls)}
+    starts = stretch_starts([i for i, _ in rows], labels)
+    segs: list[list[str]] = [[]]
+    for (insn, lines), st in zip(rows, starts):
+        if st and segs[-1]:
+            segs.append([])
+        for l in lines:
+            if effects(l).barrier:
+                if segs[-1]:
+                    segs.append([])
+            else:
+                segs[-1].append(l)
+    return [s for s in segs if s]
+
+
+def segment_pairs(code: bytes, **kw) -> list[tuple[list[str], list[str]]]:
+    """(without passes, with passes) for every straight-line segment the passes changed."""
+    from ..translate import translate
+    a = _segments(translate(code, peephole=False, allow_unsupported=True, **kw))
+    b = _segments(translate(code, peephole=True, allow_unsupported=True, **kw))
+    if len(a) != len(b):
+        raise AssertionError(f"the passes changed the segment structure ({len(a)} vs {len(b)})")
+    return [(x, y) for x, y in zip(a, b) if x != y]
+
+
+def _placement(lines: list[str], rng: random.Random, vl: int) -> dict[int, int]:
+    """x register -> value: bases point into the arena so that the offsets used with them
+    stay inside it; index registers get small multiples of 64."""
+    offs: dict[int, list[int]] = {}
+    index: set[int] = set()
+    for l in lines:
+        for m in _INDEX.finditer(l):
+            index.add(int(m.group(1)))
+        for m in _OFFSET.finditer(l):
+            if m.group(1) is not None:
+                r, o = int(m.group(1)), int(m.group(2) or 0) * (vl // 8 if m.group(3) else 1)
+            else:
+                r, o = int(m.group(4)), int(m.group(5)) << (12 if m.group(6) else 0)
+                if l.startswith("sub"):
+                    o = -o
+            offs.setdefault(r, []).append(o)
+    place = {r: 64 * rng.randrange(8) for r in index}
+    for r, os_ in offs.items():
+        if r not in index:
+            place[r] = ARENA + ARENA_SIZE // 4 - min(os_) + 4 * rng.randrange(16)
+    return place
+
+
+def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int) -> ArmState:
+    vb = vl // 8
+    s = ArmState(vl)
+    s.z = [rng.randbytes(vb) for _ in range(32)]
+    s.p = [rng.randbytes(vb // 8) for _ in range(16)]
+    s.p[p_all] = b"\xff" * (vb // 8)
+    s.x = [ARENA + ARENA_SIZE // 4 + 8 * rng.randrange(MEM_SIZE // 16) for _ in range(31)]
+    for r, v in place.items():
+        s.x[r] = v
+    s.x[X_CTX] = SCRATCH_BASE
+    s.nzcv = rng.randrange(16) << 28
+    s.mem = rng.randbytes(MEM_SIZE)
+    return s
+
+
+def _same(a: ArmState, b: ArmState) -> list[str]:
+    diff = [f"z{i}" for i in range(32) if a.z[i] != b.z[i]]
+    diff += [f"p{i}" for i in range(16) if a.p[i] != b.p[i]]
+    diff += [f"x{i}" for i in range(31) if i not in IGNORED_X and a.x[i] != b.x[i]]
+    if a.nzcv != b.nzcv:
+        diff.append("nzcv")
+    if a.mem != b.mem:
+        diff.append("mem")
+    return diff
+
+
+def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: int = 0,
+          runner: ArmRunner | None = None, **kw) -> Report:
+    """Run every changed segment of ``code``'s translation with and without the passes."""
+    runner = runner or ArmRunner(vl)
+    uc = runner._machine(vl).uc
+    if not getattr(runner, "_x2sve_arena", False):
+        uc.mem_map(ARENA, ARENA_SIZE)
+        runner._x2sve_arena = True
+    rng = random.Random(seed)
+    rep = Report()
+
+    def run(code: bytes, st: ArmState, arena: bytes):
+        runner.reset_scratch()
+        uc.mem_write(ARENA, arena)
+        out = runner.run(code, st.copy())
+        return out, bytes(uc.mem_read(ARENA, ARENA_SIZE))
+
+    for before, after in segment_pairs(code, vl=vl, **kw):
+        rep.segments += 1
+        fix = lambda ls: [_ADR.sub(rf"movz \1, #{ARENA >> 16:#x}, lsl #16", l) for l in ls]
+        try:
+            c0, c1 = assemble(fix(before)), assemble(fix(after))
+        except EncodeError as ex:             # e.g. adr of a label outside the segment
+            rep.skipped.append((before[0], f"not assembled alone: {ex}"))
+            continue
+        place = _placement(before, rng, vl)
+        ran = False
+        why = None
+        for k in range(states):
+            st = _state(rng, vl, place, p_all)
+            arena = rng.randbytes(ARENA_SIZE) if k % 2 == 0 else _pointers(rng)
+            try:
+                o0, a0 = run(c0, st, arena)
+            except ArmExecError as ex:
+                why = str(ex)
+                continue
+            try:
+                o1, a1 = run(c1, st, arena)
+            except ArmExecError as ex:
+                rep.mismatches.append({"before": before, "after": after, "error": str(ex)})
+                break
+            rep.states += 1
+            ran = True
+            d = _same(o0, o1) + (["arena"] if a0 != a1 else [])
+            if d:
+                rep.mismatches.append({"before": before, "after": after, "differs": d})
+                break
+        rep.ran += ran
+        if not ran:
+            rep.skipped.append((before[0], why))
+    return rep
+
+
+def _pointers(rng: random.Random) -> bytes:
+    """An arena whose every qword points into the arena (for pointers loaded from memory)."""
+    import array
+    a = array.array("Q", (ARENA + ARENA_SIZE // 4 + 64 * rng.randrange(256) for _ in range(4096)))
+    return a.tobytes() * (ARENA_SIZE // (8 * 4096))
