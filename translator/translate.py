@@ -19,6 +19,7 @@ from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
 from .lower.peephole import optimize
+from .lower.splat import splat_context, splat_in
 from .lower.upper import zero_above_in, zero_context
 from .lower.indirect import lower_indirect_jump
 from .lower.regmap import SCRATCH_MXCSR, X_CTX
@@ -271,6 +272,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     unsupported = []
     plan = BorrowPlan()               # registers borrowed over runs (lower/borrow.py)
     zabove = _zero_above(prog, order, tables)   # vector operands known zero above the width
+    splats = _splats(prog, order, tables)       # vector operands holding a known constant
     vlive_eff = vlive
 
     def lower_all() -> None:
@@ -285,7 +287,8 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
                 cur = dict(states.get(a, {})) if a in states else (cur if prev_falls else {})
             # UnitContext(flags_live_out=live[a], label_of=_safe(label_of), free_z=dead after a, ...),
             # shared between instructions with the same liveness (see "Lowering cache" below)
-            ctx = lowering.context(a, live, vlive_eff, label_of, counter, outlined, zabove.get(a))
+            ctx = lowering.context(a, live, vlive_eff, label_of, counter, outlined, zabove.get(a),
+                                   splats.get(a))
             reg = region_of(a) if regions else None
             try:
                 check_constant_mxcsr(insn, prog)      # system.yaml: DAZ/FTZ constants unsupported
@@ -563,20 +566,21 @@ class _UnitLowering:
         self.fz_index = None        # where free_z sits in a context's key part
 
     def context(self, a: int, live: dict, vlive: dict, label_of, counter: list,
-                outlined: list, zero_above: Optional[frozenset] = None) -> UnitContext:
+                outlined: list, zero_above: Optional[frozenset] = None,
+                splat: Optional[frozenset] = None) -> UnitContext:
         """The UnitContext for the instruction at ``a``: one object per distinct (flags live
         out, vector registers live out) in the unit, made once, with its cache-key part computed
         once. The engine only reads a context (the label counter and the outlined list are the
         unit's, shared), so the same object serves every instruction and pass that needs it."""
         fl = live.get(a, _NOTHING)
         vz = vlive.get(a, _NOTHING)
-        k = (fl, vz, zero_above)
+        k = (fl, vz, zero_above, splat)
         c = self.ctxs.get(k)
         if c is None or c.label_counter is not counter or c.outlined is not outlined \
                 or self._label_fn(c) is not label_of:
             c = UnitContext(flags_live_out=set(fl), label_of=_safe(label_of), label_counter=counter,
                             outlined=outlined, free_z=[z for z in range(31, -1, -1) if z not in vz],
-                            zero_above=zero_above)
+                            zero_above=zero_above, splat=splat)
             c._x2sve_label_fn = label_of
             self.ctxs[k] = c
             try:
@@ -733,6 +737,22 @@ def _zero_above(prog: Program, order: list[Insn], tables) -> dict[int, frozenset
     out = {}
     for i in cand:
         z = zero_context(i, state[i.address])
+        if z:
+            out[i.address] = z
+    return out
+
+
+def _splats(prog: Program, order: list[Insn], tables) -> dict[int, frozenset]:
+    """For each instruction whose entry has rules for constant operands (``<op>_splat``): the
+    operands known to hold a splat there (lower/splat.py)."""
+    cand = [i for i in order if i.encoding in ("vex", "evex")
+            and getattr(tables.entry_for(i.mnemonic), "splats", None)]
+    if not cand:
+        return {}
+    state = splat_in(order, lambda i: _successors(prog, i), set(prog.entries))
+    out = {}
+    for i in cand:
+        z = splat_context(i, state[i.address][1])
         if z:
             out[i.address] = z
     return out

@@ -27,6 +27,7 @@ class Snippet:
     labels: dict = field(default_factory=dict)
     outlined: list = field(default_factory=list)
     zero_above: Optional[frozenset] = None    # lowered assuming these operands zero above the width
+    splat: Optional[frozenset] = None         # lowered assuming these (z, "w:0x1") constants
 
     @property
     def lines(self) -> list[str]:
@@ -61,19 +62,22 @@ def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dic
 def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
                   tables: Optional[Tables] = None, flags_in: Optional[dict] = None,
                   flags_live_out: frozenset = ALL_FLAGS, label_of=None, outline: bool = False,
-                  free_z: Optional[list] = None, zero_above: Optional[frozenset] = None) -> Snippet:
+                  free_z: Optional[list] = None, zero_above: Optional[frozenset] = None,
+                  splat: Optional[frozenset] = None) -> Snippet:
     """Lower one instruction as a stand-alone unit (raises ``Unsupported``).
 
     ``free_z`` overrides the vector registers the lowering may use as temporaries (``[]`` forces
     the spill path, as in a kernel that keeps all 32 registers live); ``zero_above`` says which
-    vector operands are zero above the destination's width (see lower/upper.py)."""
+    vector operands are zero above the destination's width (see lower/upper.py); ``splat``
+    which hold a known constant, as (z, "w:0x1") pairs (see lower/splat.py)."""
     tables = tables or default_tables()
     pref, finest = layout_needs([insn], tables)
     rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest)
     eng = Engine(tables, rm, nan_mode=nan_mode)
     fin = dict(flags_in or {})
     ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of,
-                      outlined=[] if outline else None, free_z=free_z, zero_above=zero_above)
+                      outlined=[] if outline else None, free_z=free_z, zero_above=zero_above,
+                      splat=splat)
     body, fout = eng.lower(insn, ctx, fin)
     return Snippet(insn, rm.setup_lines(), body, rm, fin, fout, outlined=ctx.outlined or [],
-                   zero_above=zero_above)
+                   zero_above=zero_above, splat=splat)

@@ -48,6 +48,8 @@ class UnitContext:
     z_consulted: bool = False            # set when a lowering's result depended on free_z
     zero_above: Optional[frozenset] = None   # vector operands known zero above the dst width
                                              # (lower/upper.py; entries with keeps_zero)
+    splat: Optional[frozenset] = None        # (z, "w:0x1"): operands holding a known splat
+                                             # over their width (lower/splat.py)
 
 
 def operand_kind(op) -> str:
@@ -185,6 +187,11 @@ class _Lowering:
         for f in ("CF", "ZF", "SF", "OF"):         # where each incoming flag lives (adc/sbb: in_CF)
             v["in_" + f] = str(self.flags_in.get(f, "none"))
         v["rounding"] = insn.rounding or "none"
+        if self.ctx.splat:                          # {src2_splat: "w:0x1"} (lower/splat.py)
+            known = dict(self.ctx.splat)
+            for n, op in self.ops.items():
+                if isinstance(op, Vec) and op.index in known:
+                    v[f"{n}_splat"] = known[op.index]
         if self.entry.reads_flags:
             plan = fl.arm_condition(fl.cc_of(insn.mnemonic), self.flags_in)
             if plan is None:

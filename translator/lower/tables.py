@@ -94,6 +94,17 @@ class Entry:
         """The entry, or one of its rules, claims ``keeps_zero``."""
         return self.keeps_zero or any(r.keeps_zero for r in self.rules)
 
+    @property
+    def splats(self) -> list[tuple[str, str]]:
+        """(operand, splat) pairs that rules ask for with ``when: {<operand>_splat: ...}``
+        (lower/splat.py; verify runs such rules on states holding the splat)."""
+        out = []
+        for r in self.rules:
+            for k, v in r.when.items():
+                if k.endswith("_splat") and (k[:-6], v) not in out:
+                    out.append((k[:-6], v))
+        return out
+
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
             kinds = list(kinds) + ["none"] * (len(self.operands) - len(kinds))

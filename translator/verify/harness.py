@@ -33,9 +33,10 @@ import iced_x86 as I
 import numpy as np
 
 from ..encode import assemble
-from ..ir import GPR64, Insn, Mem
+from ..ir import GPR64, Insn, Mem, Vec
 from ..lower import ALL_FLAGS, Unsupported, lower_snippet
 from ..lower.regmap import MXCSR_DEFAULT, SCRATCH_MXCSR
+from ..lower.splat import pattern_of as splat_pattern
 from ..lower.upper import dst_is_free, eligible as zero_eligible, operand_regs
 from ..lower.tables import Tables, default_tables
 from . import x86_model as model
@@ -124,6 +125,25 @@ def zero_above_width(st, insn: Insn, snip) -> None:
     st.zmm = [z if i in keep else z[:nb] + bytes(len(z) - nb) for i, z in enumerate(st.zmm)]
 
 
+def fill_splat(st, insn: Insn, snip) -> None:
+    """For a splat variant (``snip.splat`` set): each such operand register holds its constant
+    over the operand's width (what lower/splat.py claims; the bits above stay random)."""
+    if not snip.splat:
+        return
+    for z, name in snip.splat:
+        pat, _ = splat_pattern(name)
+        nb = next(op.bits for op in insn.ops if isinstance(op, Vec) and op.index == z) // 8
+        st.zmm[z] = (pat.to_bytes(8, "little") * (nb // 8)) + st.zmm[z][nb:]
+
+
+def _splat_variants(entry, insn: Insn) -> list:
+    """The ``<operand>_splat`` conditions of the entry's rules that this instance can meet."""
+    if entry is None or not entry.splats or insn.mask:
+        return []
+    ops = dict(zip(entry.operands, insn.ops))
+    return [frozenset({(ops[n].index, v)}) for n, v in entry.splats if isinstance(ops.get(n), Vec)]
+
+
 class Harness:
     """Runs forms. One instance per process (it owns an ``ArmRunner``)."""
 
@@ -140,12 +160,13 @@ class Harness:
 
     # ---- preparation ------------------------------------------------------------------------
     def _lower(self, insn: Insn, flags_in: dict, dead: bool = False, pressure: bool = False,
-               zero: bool = False):
+               zero: bool = False, splat: Optional[frozenset] = None):
         """``dead``: lower as if x86 flags were dead afterwards, which lets the engine move slow
         paths (the NaN fix-up) out of line; NZCV is then not compared. ``pressure``: no free
         vector register, so every temporary is spilled (a kernel using all 32 zmm). ``zero``:
         lower as if every vector operand were zero above the destination's width (an entry's
-        ``keeps_zero`` claim; the state is made so in ``_one``)."""
+        ``keeps_zero`` claim; the state is made so in ``_one``). ``splat``: operands holding a
+        known constant (rules with ``<operand>_splat``; the state is made so in ``_one``)."""
         branch = insn.flow in ("conditional_branch", "unconditional_branch") and insn.target is not None
         label_of = None
         if branch:
@@ -159,7 +180,8 @@ class Harness:
                              flags_in=dict(flags_in), label_of=label_of,
                              flags_live_out=frozenset() if dead else ALL_FLAGS, outline=dead,
                              free_z=[] if pressure else None,
-                             zero_above=frozenset(operand_regs(insn)) if zero else None)
+                             zero_above=frozenset(operand_regs(insn)) if zero else None,
+                             splat=splat)
         if dead:
             snip.flags_out = {}
         lines = list(snip.lines)
@@ -178,14 +200,16 @@ class Harness:
             kinds = [(FLAGS_C, False, False), (FLAGS_NC, False, False)]
             if entry is not None and entry.nan and not inst.insn.flow.endswith("branch"):
                 kinds.append((FLAGS_C, True, False))      # the out-of-line NaN path
-            kinds = [k + (False,) for k in kinds]
+            kinds = [k + (False, None) for k in kinds]
             if entry is not None and entry.T:
-                kinds.append((FLAGS_NC, entry.nan != [], True, False))   # every temporary spilled
+                kinds.append((FLAGS_NC, entry.nan != [], True, False, None))   # every temporary spilled
             if entry is not None and entry.claims_keeps_zero and zero_eligible(inst.insn):
-                kinds.append((FLAGS_NC, False, False, True))   # operands zero above the width
-            for fin, dead, pressure, zero in kinds:
+                kinds.append((FLAGS_NC, False, False, True, None))   # operands zero above the width
+            for sp in _splat_variants(entry, inst.insn):            # an operand holding a constant
+                kinds.append((FLAGS_NC, False, False, False, sp))
+            for fin, dead, pressure, zero, splat in kinds:
                 try:
-                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure, zero)
+                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure, zero, splat)
                 except Unsupported as e:
                     unsupported.append(f"{inst.insn.text}: {e.reason}")
                     variants = None
@@ -294,6 +318,7 @@ class Harness:
             nb = self.vl // 8
             st.zmm = [z[:nb] + bytes(64 - nb) for z in st.zmm]
         zero_above_width(st, insn, snip)
+        fill_splat(st, insn, snip)
         for k in rm.k_pred:
             cap = rm.k_capacity(k)
             if cap < 64:

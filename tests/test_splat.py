@@ -1,0 +1,113 @@
+"""Known splat constants (translator/lower/splat.py) and the rules that use them."""
+from __future__ import annotations
+
+from translator import translate
+from translator.decode.flow import walk
+from translator.jit import CodeGenerator, Label, k1, r14, r14d, r14w, rax, zmm1, zmm28, zmm29
+from translator.lower.splat import name, pattern_of, splat_in
+
+
+def _gen() -> CodeGenerator:
+    return CodeGenerator(strict=False)
+
+
+def _facts(g: CodeGenerator) -> list[tuple[str, dict]]:
+    prog = walk(g.x86_code(), 0)
+    order = list(prog.insns.values())
+    from translator.translate import _successors
+    st = splat_in(order, lambda i: _successors(prog, i), set(prog.entries))
+    return [(i.text, st[i.address][1]) for i in order]
+
+
+def _ones(g: CodeGenerator) -> None:
+    g.xor_(r14, r14)
+    g.mov(r14w, 1)
+    g.vpbroadcastw(zmm29, r14d)
+
+
+def test_names_and_patterns():
+    assert name(0x0001000100010001) == "w:0x1"
+    assert name(0) == "b:0x0"
+    assert name(0x3F8000003F800000) == "d:0x3f800000"
+    assert pattern_of("w:0x1") == (0x0001000100010001, 2)
+
+
+def test_the_int8_ones_idiom_is_known_at_the_multiply():
+    g = _gen()
+    _ones(g)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    facts = _facts(g)
+    assert facts[3][1] == {29: (0x0001000100010001, 512)}
+    assert facts[2][1] == {}                    # not before the broadcast
+
+
+def test_a_path_that_changes_the_register_or_the_gpr_forgets():
+    g = _gen()
+    _ones(g)
+    skip = Label()
+    g.test(rax, rax)
+    g.jz(skip)
+    g.vpaddd(zmm29, zmm29, zmm1)               # on one path only
+    g.L(skip)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    assert _facts(g)[-2][1] == {}
+    g = _gen()
+    g.mov(r14w, 1)                              # upper bits of r14 unknown
+    g.vpbroadcastw(zmm29, r14d)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    assert _facts(g)[-2][1] == {}
+
+
+def test_masked_broadcasts_and_calls_give_nothing():
+    g = _gen()
+    g.xor_(r14, r14)
+    g.mov(r14w, 1)
+    g.vpbroadcastw(zmm29 | k1, r14d)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    assert _facts(g)[-2][1] == {}
+    g = _gen()
+    _ones(g)
+    f = Label()
+    g.call(f)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    g.L(f)
+    g.ret()
+    assert [x for t, x in _facts(g) if t.startswith("vpmaddwd")] == [{}]
+
+
+def _body(code: bytes, mnemonic: str) -> list[str]:
+    t = translate(code, nan_mode="fast")
+    return next(ls for i, ls in t.lines if i is not None and i.mnemonic == mnemonic)
+
+
+def test_vpmaddwd_by_known_ones_is_a_pair_sum():
+    g = _gen()
+    _ones(g)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    assert _body(g.x86_code(), "vpmaddwd") == ["asr z31.s, z28.s, #16", "sxth z28.s, p0/m, z28.s",
+                                               "add z28.s, z28.s, z31.s"]
+    g = _gen()
+    g.vpbroadcastw(zmm29, r14d)                 # r14 unknown: the general form
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    assert len(_body(g.x86_code(), "vpmaddwd")) == 6
+
+
+def test_verify_proves_the_rule_on_states_holding_ones(monkeypatch):
+    """Each vpmaddwd form runs a variant whose src2 holds ones (harness._splat_variants), and a
+    wrong pair-sum rule is refuted there."""
+    from conftest import exact_forms, verify_forms
+    forms = exact_forms(["vpmaddwd zmm, zmm, zmm", "vpmaddwd ymm, ymm, ymm"])
+    assert verify_forms(forms, 200, count=2) == []
+    from translator.lower.tables import default_tables
+    e = default_tables().entry_for("vpmaddwd")
+    rule = next(r for r in e.rules if "src2_splat" in r.when)
+    monkeypatch.setattr(rule, "sve", [l.replace("add ", "sub ") for l in rule.sve])
+    bad = verify_forms(forms, 200, count=2)
+    assert len(bad) == 2 and all(m > 0 for _, m, _, _ in bad)
