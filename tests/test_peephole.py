@@ -178,3 +178,27 @@ def test_passes_shrink_brgemm():
     off = translate(code, peephole=False, nan_mode="fast").stats["arm_instructions"]
     on = translate(code, nan_mode="fast").stats["arm_instructions"]
     assert on < off * 0.95, (on, off)
+
+
+def test_address_reuse_of_base_plus_index():
+    bodies = [["add x16, x13, x10", "sub x16, x16, #512", "ld1rw {z27.s}, p0/z, [x16]"],
+              ["add x16, x13, x10", "sub x16, x16, #448", "ld1rw {z27.s}, p0/z, [x16]"],
+              ["add x16, x13, x10, lsl #1", "ld1rw {z27.s}, p0/z, [x16]"],     # another index scale
+              ["add x10, x10, #4"],
+              ["add x16, x13, x10", "sub x16, x16, #444", "ld1rw {z27.s}, p0/z, [x16]"]]
+    assert reuse_addresses(bodies, [True] + [False] * 4, 512) == 2
+    assert bodies[0] == ["add x25, x13, x10", "sub x25, x25, #512", "ld1rw {z27.s}, p0/z, [x25]"]
+    assert bodies[1] == ["ld1rw {z27.s}, p0/z, [x25, #64]"]
+    assert bodies[2] == ["add x26, x13, x10, lsl #1", "ld1rw {z27.s}, p0/z, [x26]"]
+    assert bodies[4][0] == "add x25, x13, x10"              # x10 moved: computed afresh
+
+
+def test_a_far_address_is_one_or_two_adds_from_a_cached_one():
+    bodies = [["add x16, x1, x4", "add x16, x16, #1, lsl #12", "add x16, x16, #2176", "ld1rw {z31.s}, p0/z, [x16]"],
+              ["add x16, x1, x4", "add x16, x16, #3, lsl #12", "add x16, x16, #256", "ld1rw {z31.s}, p0/z, [x16]"],
+              ["add x16, x1, x4", "add x16, x16, #3, lsl #12", "add x16, x16, #512", "ld1rw {z31.s}, p0/z, [x16]"]]
+    assert reuse_addresses(bodies, [True, False, False], 512) == 1 + 2
+    assert bodies[1] == ["add x26, x25, #1, lsl #12", "add x26, x26, #2176", "ld1rw {z31.s}, p0/z, [x26]"]
+    assert bodies[2] == ["add x24, x26, #256", "ld1rw {z31.s}, p0/z, [x24]"]
+    assert pp._add_lines("x25", "x26", -8) == ["sub x25, x26, #8"]
+    assert pp._add_lines("x25", "x26", 1 << 24) == []

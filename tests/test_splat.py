@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from translator import translate
 from translator.decode.flow import walk
-from translator.jit import CodeGenerator, Label, k1, r14, r14d, r14w, rax, zmm1, zmm28, zmm29
+from translator.jit import CodeGenerator, Label, k1, r14, r14b, r14d, r14w, rax, zmm1, zmm28, zmm29
 from translator.lower.splat import name, pattern_of, splat_in
 
 
@@ -54,11 +54,20 @@ def test_a_path_that_changes_the_register_or_the_gpr_forgets():
     g.ret()
     assert _facts(g)[-2][1] == {}
     g = _gen()
-    g.mov(r14w, 1)                              # upper bits of r14 unknown
+    g.mov(r14b, 1)                              # only the low byte known: not enough for words
     g.vpbroadcastw(zmm29, r14d)
     g.vpmaddwd(zmm28, zmm28, zmm29)
     g.ret()
     assert _facts(g)[-2][1] == {}
+
+
+def test_a_word_broadcast_needs_only_the_low_word():
+    g = _gen()
+    g.mov(r14w, 1)                              # brgemm: `mov bx, 1` over an unknown rbx
+    g.vpbroadcastw(zmm29, r14d)
+    g.vpmaddwd(zmm28, zmm28, zmm29)
+    g.ret()
+    assert _facts(g)[-2][1] == {29: (0x0001000100010001, 512)}
 
 
 def test_masked_broadcasts_and_calls_give_nothing():
@@ -111,3 +120,32 @@ def test_verify_proves_the_rule_on_states_holding_ones(monkeypatch):
     monkeypatch.setattr(rule, "sve", [l.replace("add ", "sub ") for l in rule.sve])
     bad = verify_forms(forms, 200, count=2)
     assert len(bad) == 2 and all(m > 0 for _, m, _, _ in bad)
+
+
+def test_reuse_hint_names_the_source_the_next_instruction_reads_again():
+    from translator.jit import zmm0, zmm2, zmm3, zmm30
+    from translator.lower.tables import default_tables
+    from translator.translate import _reuses
+    g = _gen()
+    g.vpmaddubsw(zmm30, zmm0, zmm2)            # brgemm: the broadcast src1 is shared
+    g.vpaddd(zmm1, zmm1, zmm30)
+    g.vpmaddubsw(zmm30, zmm0, zmm3)
+    g.vpmaddubsw(zmm0, zmm0, zmm2)             # writes zmm0: the next one's src1 is another value
+    g.vpmaddubsw(zmm30, zmm0, zmm3)
+    g.ret()
+    prog = walk(g.x86_code(), 0)
+    order = list(prog.insns.values())
+    hints = _reuses(prog, order, default_tables(), set(prog.labels))
+    assert [hints.get(i.address) for i in order] == ["src1", None, "src1", None, None, None]
+
+
+def test_verify_runs_the_reuse_rule_and_refutes_a_wrong_one(monkeypatch):
+    from conftest import exact_forms, verify_forms
+    from translator.lower.tables import default_tables
+    forms = exact_forms(["vpmaddubsw zmm, zmm, zmm"])
+    assert verify_forms(forms, 200, count=1) == []
+    e = default_tables().entry_for("vpmaddubsw")
+    rule = next(r for r in e.rules if r.when.get("reuses") == "src1")
+    monkeypatch.setattr(rule, "sve", [l.replace("sqadd", "uqadd") for l in rule.sve])
+    bad = verify_forms(forms, 200, count=1)
+    assert len(bad) == 1 and bad[0][1] > 0

@@ -54,11 +54,12 @@ def _uncached(monkeypatch):
     reuse, the reference liveness, and the encoder's memo cleared."""
     monkeypatch.setattr(T.LOWER_CACHE, "enabled", False)
 
-    def fresh_context(self, a, live, vlive, label_of, counter, outlined, zero_above=None):
+    def fresh_context(self, a, live, vlive, label_of, counter, outlined, zero_above=None,
+                      splat=None, reuse=None):
         return UnitContext(flags_live_out=set(live.get(a, frozenset())), label_of=T._safe(label_of),
                            label_counter=counter, outlined=outlined,
                            free_z=[z for z in range(31, -1, -1) if z not in vlive.get(a, ())],
-                           zero_above=zero_above)
+                           zero_above=zero_above, splat=splat, reuse=reuse)
     monkeypatch.setattr(T._UnitLowering, "context", fresh_context)
     monkeypatch.setattr(T, "unit_liveness", lambda p, o: (T.flag_liveness(p, o), T.vector_liveness(p, o)))
     real_infer = flow.infer_base

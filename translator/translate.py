@@ -273,6 +273,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     plan = BorrowPlan()               # registers borrowed over runs (lower/borrow.py)
     zabove = _zero_above(prog, order, tables)   # vector operands known zero above the width
     splats = _splats(prog, order, tables)       # vector operands holding a known constant
+    reuses = _reuses(prog, order, tables, labels)   # sources the next instruction reads again
     vlive_eff = vlive
 
     def lower_all() -> None:
@@ -288,7 +289,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
             # UnitContext(flags_live_out=live[a], label_of=_safe(label_of), free_z=dead after a, ...),
             # shared between instructions with the same liveness (see "Lowering cache" below)
             ctx = lowering.context(a, live, vlive_eff, label_of, counter, outlined, zabove.get(a),
-                                   splats.get(a))
+                                   splats.get(a), reuses.get(a))
             reg = region_of(a) if regions else None
             try:
                 check_constant_mxcsr(insn, prog)      # system.yaml: DAZ/FTZ constants unsupported
@@ -567,20 +568,20 @@ class _UnitLowering:
 
     def context(self, a: int, live: dict, vlive: dict, label_of, counter: list,
                 outlined: list, zero_above: Optional[frozenset] = None,
-                splat: Optional[frozenset] = None) -> UnitContext:
+                splat: Optional[frozenset] = None, reuse: Optional[str] = None) -> UnitContext:
         """The UnitContext for the instruction at ``a``: one object per distinct (flags live
         out, vector registers live out) in the unit, made once, with its cache-key part computed
         once. The engine only reads a context (the label counter and the outlined list are the
         unit's, shared), so the same object serves every instruction and pass that needs it."""
         fl = live.get(a, _NOTHING)
         vz = vlive.get(a, _NOTHING)
-        k = (fl, vz, zero_above, splat)
+        k = (fl, vz, zero_above, splat, reuse)
         c = self.ctxs.get(k)
         if c is None or c.label_counter is not counter or c.outlined is not outlined \
                 or self._label_fn(c) is not label_of:
             c = UnitContext(flags_live_out=set(fl), label_of=_safe(label_of), label_counter=counter,
                             outlined=outlined, free_z=[z for z in range(31, -1, -1) if z not in vz],
-                            zero_above=zero_above, splat=splat)
+                            zero_above=zero_above, splat=splat, reuse=reuse)
             c._x2sve_label_fn = label_of
             self.ctxs[k] = c
             try:
@@ -755,6 +756,43 @@ def _splats(prog: Program, order: list[Insn], tables) -> dict[int, frozenset]:
         z = splat_context(i, state[i.address][1])
         if z:
             out[i.address] = z
+    return out
+
+
+REUSE_WINDOW = 6
+
+
+def _reuses(prog: Program, order: list[Insn], tables, labels: set[int]) -> dict[int, str]:
+    """For each instruction whose entry has ``reuses`` rules: the source operand (of those the
+    rules name) that the next instruction of the same mnemonic, at most REUSE_WINDOW
+    instructions on in the same straight-line stretch, reads from the same register with no
+    write to it in between. Only a choice between rules that verify proves alike."""
+    from .ir import Vec
+    from .lower.splat import effects as reg_effects
+    seq = sorted(order, key=lambda i: i.address)
+    out: dict[int, str] = {}
+    for n, insn in enumerate(seq):
+        e = tables.entry_for(insn.mnemonic)
+        want = getattr(e, "reuses", None)
+        if not want:
+            continue
+        ops = dict(zip(e.operands, insn.ops))
+        written: set[int] = set()
+        prev = insn
+        for nxt in seq[n + 1:n + 1 + REUSE_WINDOW]:
+            written |= reg_effects(prev.raw)[1]
+            if nxt.address in labels or prev.flow in _NO_FALLTHROUGH or prev.next_address != nxt.address:
+                break
+            if nxt.mnemonic == insn.mnemonic:
+                nops = dict(zip(e.operands, nxt.ops))
+                for name in want:
+                    a, b = ops.get(name), nops.get(name)
+                    if isinstance(a, Vec) and isinstance(b, Vec) and a.index == b.index \
+                            and a.index not in written:
+                        out[insn.address] = name
+                        break
+                break
+            prev = nxt
     return out
 
 

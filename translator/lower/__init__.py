@@ -63,13 +63,14 @@ def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
                   tables: Optional[Tables] = None, flags_in: Optional[dict] = None,
                   flags_live_out: frozenset = ALL_FLAGS, label_of=None, outline: bool = False,
                   free_z: Optional[list] = None, zero_above: Optional[frozenset] = None,
-                  splat: Optional[frozenset] = None) -> Snippet:
+                  splat: Optional[frozenset] = None, reuse: Optional[str] = None) -> Snippet:
     """Lower one instruction as a stand-alone unit (raises ``Unsupported``).
 
     ``free_z`` overrides the vector registers the lowering may use as temporaries (``[]`` forces
     the spill path, as in a kernel that keeps all 32 registers live); ``zero_above`` says which
     vector operands are zero above the destination's width (see lower/upper.py); ``splat``
-    which hold a known constant, as (z, "w:0x1") pairs (see lower/splat.py)."""
+    which hold a known constant, as (z, "w:0x1") pairs (see lower/splat.py); ``reuse`` the
+    source operand the next instruction of the same kind reads again (``when: {reuses: ...}``)."""
     tables = tables or default_tables()
     pref, finest = layout_needs([insn], tables)
     rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest)
@@ -77,7 +78,7 @@ def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
     fin = dict(flags_in or {})
     ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of,
                       outlined=[] if outline else None, free_z=free_z, zero_above=zero_above,
-                      splat=splat)
+                      splat=splat, reuse=reuse)
     body, fout = eng.lower(insn, ctx, fin)
     return Snippet(insn, rm.setup_lines(), body, rm, fin, fout, outlined=ctx.outlined or [],
                    zero_above=zero_above, splat=splat)

@@ -50,6 +50,8 @@ class UnitContext:
                                              # (lower/upper.py; entries with keeps_zero)
     splat: Optional[frozenset] = None        # (z, "w:0x1"): operands holding a known splat
                                              # over their width (lower/splat.py)
+    reuse: Optional[str] = None              # the source operand the next instruction of the
+                                             # same kind reads again (rules: when {reuses: src1})
 
 
 def operand_kind(op) -> str:
@@ -187,6 +189,7 @@ class _Lowering:
         for f in ("CF", "ZF", "SF", "OF"):         # where each incoming flag lives (adc/sbb: in_CF)
             v["in_" + f] = str(self.flags_in.get(f, "none"))
         v["rounding"] = insn.rounding or "none"
+        v["reuses"] = self.ctx.reuse or "none"
         if self.ctx.splat:                          # {src2_splat: "w:0x1"} (lower/splat.py)
             known = dict(self.ctx.splat)
             for n, op in self.ops.items():

@@ -210,6 +210,7 @@ def drop_recomputations(bodies: list[list[str]], starts: list[bool], p_all: int)
 # Address reuse
 
 _ADDR_DEF = re.compile(r"^(add|sub) (x1[67]), (x\d+|sp), #(\d+)(?:, lsl #(12))?$")
+_ADDR_IDX = re.compile(r"^add (x1[67]), (x\d+|sp), (x\d+)(?:, lsl #([0-3]))?$")
 _ADDR_STEP = re.compile(r"^(add|sub) (x1[67]), \2, #(\d+)(?:, lsl #(12))?$")
 _USE = re.compile(r"\[(x1[67])(?:, #(-?\d+)(, mul vl)?)?\]")
 
@@ -222,28 +223,35 @@ def _imm(op: str, n: str, sh: Optional[str]) -> int:
 @dataclass
 class _Cached:
     reg: str            # pool register holding base + k
-    base: str
+    base: str           # "x8", or "x13+x10<<1" (base + index*scale)
     k: int
+    deps: frozenset     # the registers base reads
 
 
 def _address_group(body: list[str]):
     """The one address temporary of a body, if it qualifies: returns (temp, first def line index,
-    number of def lines, base register, K) or None. Qualifies: exactly one definition group
-    ``add|sub xT, xB, #imm`` (+ ``add|sub xT, xT, #imm`` steps), every other mention of xT a
+    number of def lines, base, K, registers base reads) or None. Qualifies: exactly one
+    definition group ``add|sub xT, xB, #imm`` or ``add xT, xB, xI{, lsl #s}`` (then K = 0), plus
+    ``add|sub xT, xT, #imm`` steps, every other mention of xT a
     memory base ``[xT]``, ``[xT, #i]`` or ``[xT, #i, mul vl]``, and no label or branch in the body."""
     found = None
     j = 0
     while j < len(body):
         m = _ADDR_DEF.match(body[j])
-        if not m:
+        x = None if m else _ADDR_IDX.match(body[j])
+        if not m and not x:
             j += 1
             continue
         if found is not None:
             return None
-        t, base = m.group(2), m.group(3)
-        if base in ADDRESS_TEMPS:
+        if m:
+            t, base, deps = m.group(2), m.group(3), (m.group(3),)
+            k = _imm(m.group(1), m.group(4), m.group(5))
+        else:
+            t, deps, k = x.group(1), (x.group(2), x.group(3)), 0
+            base = f"{x.group(2)}+{x.group(3)}<<{x.group(4) or 0}"
+        if t in deps or any(d in ADDRESS_TEMPS for d in deps):
             return None
-        k = _imm(m.group(1), m.group(4), m.group(5))
         n = 1
         while j + n < len(body):
             s = _ADDR_STEP.match(body[j + n])
@@ -251,11 +259,11 @@ def _address_group(body: list[str]):
                 break
             k += _imm(s.group(1), s.group(3), s.group(4))
             n += 1
-        found = (t, j, n, base, k)
+        found = (t, j, n, base, k, frozenset(deps))
         j += n
     if found is None:
         return None
-    t, j0, n, base, k = found
+    t, j0, n, base, k, deps = found
     for j, line in enumerate(body):
         if j0 <= j < j0 + n:
             continue
@@ -263,7 +271,7 @@ def _address_group(body: list[str]):
         if e.barrier:
             return None
         if t in registers(line):
-            if j < j0 or base in e.writes:
+            if j < j0 or deps & e.writes:
                 return None
             if t in e.writes or registers(_USE.sub("", line)).count(t):
                 return None
@@ -325,6 +333,20 @@ def _rebase(line: str, t: str, reg: str, delta: int, vlb: int) -> Optional[str]:
     return out if _encodable(out) else None
 
 
+def _add_lines(dst: str, src: str, delta: int) -> list[str]:
+    """dst = src + delta in one or two ``add``/``sub`` (12-bit immediates, the first shifted by
+    12); [] when delta is 0 or needs more."""
+    op, d = ("add", delta) if delta > 0 else ("sub", -delta)
+    if d == 0 or d >= 1 << 24:
+        return []
+    hi, lo = d >> 12, d & 0xFFF
+    if not hi:
+        return [f"{op} {dst}, {src}, #{lo}"]
+    if not lo:
+        return [f"{op} {dst}, {src}, #{hi}, lsl #12"]
+    return [f"{op} {dst}, {src}, #{hi}, lsl #12", f"{op} {dst}, {dst}, #{lo}"]
+
+
 def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int) -> int:
     """Rewrite address temporaries onto cached pool registers in place (module docstring).
     Returns how many lines were removed."""
@@ -338,7 +360,7 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int) -> int
             if e.barrier:
                 cache.clear()
             elif e.writes:
-                cache[:] = [c for c in cache if c.reg not in e.writes and c.base not in e.writes]
+                cache[:] = [c for c in cache if c.reg not in e.writes and not (c.deps & e.writes)]
 
     for i, body in enumerate(bodies):
         if starts[i]:
@@ -347,7 +369,7 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int) -> int
         if g is None:
             kill(body)
             continue
-        t, j0, n, base, k = g
+        t, j0, n, base, k, deps = g
         kill(body[:j0])
         named = set(registers(" ".join(body)))
         rest = body[j0 + n:]
@@ -372,8 +394,14 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int) -> int
                 kill(body[j0:])
                 continue
             defs = [re.sub(rf"\b{t}\b", reg, l) for l in body[j0:j0 + n]]
+            for c in reversed(cache):       # fewer adds from a cached base + k0
+                alt = _add_lines(reg, c.reg, k - c.k) if c.base == base and c.reg != reg \
+                    and c.reg not in named else []
+                if alt and len(alt) < len(defs):
+                    removed += len(defs) - len(alt)
+                    defs = alt
             body[:] = body[:j0] + defs + new
             kill(defs)
-            cache.append(_Cached(reg, base, k))
+            cache.append(_Cached(reg, base, k, deps))
             kill(new)
     return removed

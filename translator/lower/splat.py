@@ -8,8 +8,9 @@ verify`` proves those rules on states whose operand holds the constant (lower bi
 claim says nothing above the width).
 
 This module is the forward dataflow that supplies the facts, about x86 architectural state:
-- GPRs: ``xor r, r`` / ``sub r, r`` (0), ``mov r32/r64, imm``, ``mov r16/r8l, imm`` into a known
-  register; any other write forgets the register;
+- GPRs, as (value, known low bits): ``xor r, r`` / ``sub r, r`` (0), ``mov r32/r64, imm`` (all 64
+  bits), ``mov r16/r8l, imm`` (those bits, more when the rest was known); any other write
+  forgets the register;
 - vectors: an unmasked ``vpbroadcast{b,w,d,q}`` from a known GPR, and a VEX/EVEX ``xor`` of a
   register with itself (zero), give a fact over the destination's width (VEX/EVEX zero the rest);
   any other write forgets;
@@ -76,13 +77,15 @@ def effects(raw: bytes):
 
 
 def _transfer(ins) -> Optional[Callable]:
-    m, c = ins.mnemonic, ins.code
+    """GPR facts are (value, known low bits): ``mov bx, 1`` over an unknown rbx knows 16 bits,
+    which is all ``vpbroadcastw zmm, ebx`` reads."""
+    m = ins.mnemonic
     if ins.op_count >= 1 and ins.op0_kind == iced_x86.OpKind.REGISTER:
         d = ins.op0_register
         g = _gpr(d)
         if g is not None and m in (_M.XOR, _M.SUB) and ins.op_count == 2 \
                 and ins.op1_kind == iced_x86.OpKind.REGISTER and ins.op1_register == d:
-            return lambda G, V: ({g: 0}, {})
+            return lambda G, V: ({g: (0, 64)}, {})
         if g is not None and m == _M.MOV and ins.op_count == 2 and ins.op1_kind in (
                 iced_x86.OpKind.IMMEDIATE8, iced_x86.OpKind.IMMEDIATE16, iced_x86.OpKind.IMMEDIATE32,
                 iced_x86.OpKind.IMMEDIATE32TO64, iced_x86.OpKind.IMMEDIATE64):
@@ -90,10 +93,17 @@ def _transfer(ins) -> Optional[Callable]:
                 return None
             size = iced_x86.RegisterInfo(d).size
             imm = ins.immediate(1) & _M64
-            if size >= 4:
-                return lambda G, V: ({g: imm & ((1 << (8 * size)) - 1)}, {})
-            mask = (1 << (8 * size)) - 1
-            return lambda G, V: ({g: (G[g] & ~mask) | (imm & mask)} if g in G else {}, {})
+            if size >= 4:                       # 32-bit writes zero-extend
+                return lambda G, V: ({g: (imm & ((1 << (8 * size)) - 1), 64)}, {})
+            bits = 8 * size
+            mask = (1 << bits) - 1
+
+            def merge(G, V):
+                old, known = G.get(g, (0, 0))
+                if known >= bits:
+                    return {g: ((old & ~mask) | (imm & mask), known)}, {}
+                return {g: (imm & mask, bits)}, {}
+            return merge
         v = _vec(d)
         if v is None or ins.encoding not in (_ENC.VEX, _ENC.EVEX) or ins.op_mask != _R.NONE:
             return None
@@ -104,7 +114,12 @@ def _transfer(ins) -> Optional[Callable]:
                 return None
             esize = _BCST[m]
             emask = (1 << (8 * esize)) - 1
-            return lambda G, V: ({}, {z: (((G[s] & emask) * _REPEAT[esize]) & _M64, bits)} if s in G else {})
+
+            def bcst(G, V):
+                if s in G and G[s][1] >= 8 * esize:
+                    return {}, {z: (((G[s][0] & emask) * _REPEAT[esize]) & _M64, bits)}
+                return {}, {}
+            return bcst
         if m in _ZERO_IDIOM and ins.op_count == 3 and ins.op1_kind == ins.op2_kind == iced_x86.OpKind.REGISTER \
                 and ins.op1_register == ins.op2_register:
             return lambda G, V: ({}, {z: (0, 512)})

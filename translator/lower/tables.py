@@ -105,6 +105,19 @@ class Entry:
                     out.append((k[:-6], v))
         return out
 
+    @property
+    def reuses(self) -> list[str]:
+        """Operands that rules ask about with ``when: {reuses: src1}``: the next instruction of
+        this kind in the same stretch reads that operand's register again, unchanged (a rule
+        may then keep what it derived from it in temporaries for lower/peephole.py to find)."""
+        out = []
+        for r in self.rules:
+            v = r.when.get("reuses")
+            for x in (v if isinstance(v, list) else [v] if v is not None else []):
+                if x != "none" and x not in out:
+                    out.append(x)
+        return out
+
     def accepts(self, kinds: list[str]) -> bool:
         if len(kinds) < len(self.operands):        # trailing operands whose kinds allow `none` may be absent
             kinds = list(kinds) + ["none"] * (len(self.operands) - len(kinds))

@@ -160,13 +160,14 @@ class Harness:
 
     # ---- preparation ------------------------------------------------------------------------
     def _lower(self, insn: Insn, flags_in: dict, dead: bool = False, pressure: bool = False,
-               zero: bool = False, splat: Optional[frozenset] = None):
+               zero: bool = False, splat: Optional[frozenset] = None, reuse: Optional[str] = None):
         """``dead``: lower as if x86 flags were dead afterwards, which lets the engine move slow
         paths (the NaN fix-up) out of line; NZCV is then not compared. ``pressure``: no free
         vector register, so every temporary is spilled (a kernel using all 32 zmm). ``zero``:
         lower as if every vector operand were zero above the destination's width (an entry's
         ``keeps_zero`` claim; the state is made so in ``_one``). ``splat``: operands holding a
-        known constant (rules with ``<operand>_splat``; the state is made so in ``_one``)."""
+        known constant (rules with ``<operand>_splat``; the state is made so in ``_one``).
+        ``reuse``: lower as if the next instruction read this source again (``reuses`` rules)."""
         branch = insn.flow in ("conditional_branch", "unconditional_branch") and insn.target is not None
         label_of = None
         if branch:
@@ -181,7 +182,7 @@ class Harness:
                              flags_live_out=frozenset() if dead else ALL_FLAGS, outline=dead,
                              free_z=[] if pressure else None,
                              zero_above=frozenset(operand_regs(insn)) if zero else None,
-                             splat=splat)
+                             splat=splat, reuse=reuse)
         if dead:
             snip.flags_out = {}
         lines = list(snip.lines)
@@ -200,16 +201,18 @@ class Harness:
             kinds = [(FLAGS_C, False, False), (FLAGS_NC, False, False)]
             if entry is not None and entry.nan and not inst.insn.flow.endswith("branch"):
                 kinds.append((FLAGS_C, True, False))      # the out-of-line NaN path
-            kinds = [k + (False, None) for k in kinds]
+            kinds = [k + (False, None, None) for k in kinds]
             if entry is not None and entry.T:
-                kinds.append((FLAGS_NC, entry.nan != [], True, False, None))   # every temporary spilled
+                kinds.append((FLAGS_NC, entry.nan != [], True, False, None, None))   # every temporary spilled
             if entry is not None and entry.claims_keeps_zero and zero_eligible(inst.insn):
-                kinds.append((FLAGS_NC, False, False, True, None))   # operands zero above the width
+                kinds.append((FLAGS_NC, False, False, True, None, None))   # operands zero above the width
             for sp in _splat_variants(entry, inst.insn):            # an operand holding a constant
-                kinds.append((FLAGS_NC, False, False, False, sp))
-            for fin, dead, pressure, zero, splat in kinds:
+                kinds.append((FLAGS_NC, False, False, False, sp, None))
+            for ru in (entry.reuses if entry is not None else []):  # a source the next one reads
+                kinds.append((FLAGS_NC, False, False, False, None, ru))
+            for fin, dead, pressure, zero, splat, reuse in kinds:
                 try:
-                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure, zero, splat)
+                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure, zero, splat, reuse)
                 except Unsupported as e:
                     unsupported.append(f"{inst.insn.text}: {e.reason}")
                     variants = None
