@@ -35,6 +35,11 @@ def collect(smoke: bool) -> dict:
     q = {}
     for (cname, mode), c in coll.items():
         q.setdefault(cname, {})[mode] = c.summary() if c.x86 else None
+    if a512:                    # what the peephole passes (lower/peephole.py) save
+        for mode in ("exact", "fast"):
+            c = quality.Collector()
+            throughput.translate_corpus(a512, mode, each=c, peephole=False)
+            q["avx512"][mode + "_no_peephole"] = c.summary() if c.x86 else None
     res["quality"] = q
     res["fujitsu"] = quality.fujitsu_table()
     res["forms"] = quality.form_table(coll[("avx512", "exact")], coll[("avx512", "fast")])
@@ -139,6 +144,9 @@ def render(res: dict) -> str:
             met = _met(g["avx512_a64_per_x86_" + mode + "_inline"]["met"]) if cname == "avx512" else ""
             rows.append([f"A64/x86 {cname} {mode}: static (incl. slow paths)", d["a64_per_x86"], "", ""])
             rows.append([f"A64/x86 {cname} {mode}: inline", d["a64_inline_per_x86"], goal, met])
+            off = _get(q, cname, mode + "_no_peephole")
+            if off:
+                rows.append([f"  {cname} {mode}: inline, peephole passes off", off["a64_inline_per_x86"], "", ""])
             rows.append([f"  {cname} translated / reached x86 insns",
                          f"{d['translated']:,} / {d['x86_instructions']:,}", "", ""])
             rows.append([f"  {cname} {mode}: A64FX est. cycles (inline, 1x each)", d["a64fx_cycles"], "", ""])

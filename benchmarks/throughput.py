@@ -54,8 +54,9 @@ def set_lower_cache(on: bool) -> Optional[bool]:
 
 
 def translate_corpus(files: list[tuple[str, bytes]], nan_mode: str = "exact",
-                     each: Optional[Callable] = None) -> dict:
-    """Translate every kernel; time only ``translate``. ``each(name, translation)`` runs untimed."""
+                     each: Optional[Callable] = None, peephole: bool = True) -> dict:
+    """Translate every kernel; time only ``translate``. ``each(name, translation)`` runs untimed.
+    ``peephole=False``: without the passes across instruction boundaries (lower/peephole.py)."""
     from translator.translate import TranslateError, translate
     seconds = 0.0
     n = 0
@@ -65,7 +66,7 @@ def translate_corpus(files: list[tuple[str, bytes]], nan_mode: str = "exact",
     for name, code in files:
         t0 = time.process_time()
         try:
-            t = translate(code, allow_unsupported=True, nan_mode=nan_mode)
+            t = translate(code, allow_unsupported=True, nan_mode=nan_mode, peephole=peephole)
         except TranslateError as ex:
             seconds += time.process_time() - t0
             errors[name] = str(ex)

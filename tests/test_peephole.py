@@ -15,11 +15,11 @@ needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus 
 
 
 def test_registers_fold_views_and_skip_immediates_and_labels():
-    assert registers("{z0.s}, p0/z, [x8, #0x10]") == ["z0", "p0", "x8"]
-    assert registers("w16, w13, #0x1f") == ["x16", "x13"]
-    assert registers("x6, .Lx12") == ["x6"]
-    assert registers("q3, [sp, #16]") == ["z3", "sp"]
-    assert registers("x0, xzr") == ["x0"]
+    assert registers("{z0.s}, p0/z, [x8, #0x10]") == ("z0", "p0", "x8")
+    assert registers("w16, w13, #0x1f") == ("x16", "x13")
+    assert registers("x6, .Lx12") == ("x6",)
+    assert registers("q3, [sp, #16]") == ("z3", "sp")
+    assert registers("x0, xzr") == ("x0",)
 
 
 def test_effects_of_common_lines():
@@ -161,8 +161,8 @@ def test_the_check_catches_a_wrong_pass(monkeypatch):
     real = tr.optimize
     tr.clear_caches()              # no whole-kernel cache hit from an earlier test
 
-    def broken(bodies, starts, vl, p_all):
-        out = real(bodies, starts, vl, p_all)
+    def broken(bodies, starts, vl, p_all, detours=None):
+        out = real(bodies, starts, vl, p_all, detours)
         for b in bodies[::2]:
             b[:] = [l for l in b if not l.startswith("fmla")]
         return out
@@ -202,3 +202,37 @@ def test_a_far_address_is_one_or_two_adds_from_a_cached_one():
     assert bodies[2] == ["add x24, x26, #256", "ld1rw {z31.s}, p0/z, [x24]"]
     assert pp._add_lines("x25", "x26", -8) == ["sub x25, x26, #8"]
     assert pp._add_lines("x25", "x26", 1 << 24) == []
+
+
+@needs_corpus
+def test_the_check_runs_the_slow_paths_it_sees_through(monkeypatch):
+    """Exact mode: a segment through a NaN fix-up (a detour) runs with that slow path appended
+    and NaN-rich states take it: a broken slow path on one side is caught."""
+    from translator.verify import peephole_check as pc
+    real = pc.segment_pairs
+
+    def broken(code, **kw):
+        out = []
+        for before, after in real(code, **kw):
+            if "b .Lx2sve_check_end" in after:
+                k = after.index("b .Lx2sve_check_end")
+                after = after[:k] + [l.replace("orr z", "eor z") for l in after[k:]]
+            out.append((before, after))
+        return out
+    monkeypatch.setattr(pc, "segment_pairs", broken)
+    r = pc.check((CORPUS / "dnnl_dump_cpu__jit_avx512_common_conv_fwd_kernel.10.bin").read_bytes(),
+                 states=6, nan_mode="exact")
+    assert r.mismatches, r
+
+
+def test_detours_are_slow_paths_the_passes_understand():
+    outlined = [".Lx5:", "fneg z3.s, p1/m, z3.s", "fcmuo p2.s, p1/z, z0.s, z0.s", "mov z3.s, p2/m, z0.s",
+                "b .Lx4", ".Lx7:", "bl .Lhelper", "b .Lx6"]
+    d = pp.detours_of(outlined, 0)
+    assert set(d) == {".Lx5"}                     # .Lx7 calls out: not a detour
+    assert d[".Lx5"].ret == ".Lx4" and d[".Lx5"].writes == {"z3", "p2"}
+    # a fact survives the detour unless the slow path writes its register
+    bodies = [["sxtb z26.h, p0/m, z31.h", "ld1rw {z3.s}, p0/z, [x8]", "b.ne .Lx5", ".Lx4:"],
+              ["sxtb z26.h, p0/m, z31.h", "ld1rw {z3.s}, p0/z, [x8]"]]
+    assert drop_recomputations(bodies, [True, False], 0, d) == 1
+    assert bodies[1] == ["ld1rw {z3.s}, p0/z, [x8]"]

@@ -122,7 +122,7 @@ def test_verify_proves_the_rule_on_states_holding_ones(monkeypatch):
     assert len(bad) == 2 and all(m > 0 for _, m, _, _ in bad)
 
 
-def test_reuse_hint_names_the_source_the_next_instruction_reads_again():
+def test_reuse_hint_names_the_source_a_neighbour_reads_again():
     from translator.jit import zmm0, zmm2, zmm3, zmm30
     from translator.lower.tables import default_tables
     from translator.translate import _reuses
@@ -130,13 +130,13 @@ def test_reuse_hint_names_the_source_the_next_instruction_reads_again():
     g.vpmaddubsw(zmm30, zmm0, zmm2)            # brgemm: the broadcast src1 is shared
     g.vpaddd(zmm1, zmm1, zmm30)
     g.vpmaddubsw(zmm30, zmm0, zmm3)
-    g.vpmaddubsw(zmm0, zmm0, zmm2)             # writes zmm0: the next one's src1 is another value
-    g.vpmaddubsw(zmm30, zmm0, zmm3)
+    g.vpmaddubsw(zmm0, zmm0, zmm2)             # shares src1 with the previous one; writes zmm0:
+    g.vpmaddubsw(zmm30, zmm0, zmm3)            # the next one's src1 is another value
     g.ret()
     prog = walk(g.x86_code(), 0)
     order = list(prog.insns.values())
     hints = _reuses(prog, order, default_tables(), set(prog.labels))
-    assert [hints.get(i.address) for i in order] == ["src1", None, "src1", None, None, None]
+    assert [hints.get(i.address) for i in order] == ["src1", None, "src1", "src1", None, None]
 
 
 def test_verify_runs_the_reuse_rule_and_refutes_a_wrong_one(monkeypatch):
@@ -149,3 +149,19 @@ def test_verify_runs_the_reuse_rule_and_refutes_a_wrong_one(monkeypatch):
     monkeypatch.setattr(rule, "sve", [l.replace("sqadd", "uqadd") for l in rule.sve])
     bad = verify_forms(forms, 200, count=1)
     assert len(bad) == 1 and bad[0][1] > 0
+
+
+def test_the_avx2_ones_idiom_through_an_xmm():
+    """AVX2 gemm: mov eax, 1 / movq xmm7, rax / vpbroadcastw ymm7, xmm7; the ones are src1."""
+    from translator.jit import eax, rax as _rax, xmm7, ymm6, ymm7
+    g = _gen()
+    g.mov(eax, 1)
+    g.movq(xmm7, _rax)
+    g.vpbroadcastw(ymm7, xmm7)
+    g.vpmaddwd(ymm6, ymm7, ymm6)
+    g.ret()
+    facts = _facts(g)
+    assert facts[3][1][7] == (0x0001000100010001, 256)
+    assert _body(g.x86_code(), "vpmaddwd") == ["asr z31.s, z6.s, #16", "sxth z6.s, p0/m, z6.s",
+                                               "add z6.s, z6.s, z31.s",
+                                               "mov z6.b, p8/m, #0"]    # ymm6's upper bits unknown

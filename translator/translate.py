@@ -18,7 +18,7 @@ from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
-from .lower.peephole import optimize
+from .lower.peephole import detours_of, optimize
 from .lower.splat import splat_context, splat_in
 from .lower.upper import zero_above_in, zero_context
 from .lower.indirect import lower_indirect_jump
@@ -358,7 +358,8 @@ def _peephole(t: Translation, labels: set[int], raw: set[int], vl: int, p_all: i
     around hand-written regions."""
     rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
     bodies = [b for _, b in rows]
-    optimize(bodies, stretch_starts([i for i, _ in rows], labels, raw), vl, p_all)
+    optimize(bodies, stretch_starts([i for i, _ in rows], labels, raw), vl, p_all,
+             detours_of(t.outlined, p_all))
     t.lines = [(i, b) for (i, _), b in zip(rows, bodies)]
 
 
@@ -764,35 +765,53 @@ REUSE_WINDOW = 6
 
 def _reuses(prog: Program, order: list[Insn], tables, labels: set[int]) -> dict[int, str]:
     """For each instruction whose entry has ``reuses`` rules: the source operand (of those the
-    rules name) that the next instruction of the same mnemonic, at most REUSE_WINDOW
-    instructions on in the same straight-line stretch, reads from the same register with no
-    write to it in between. Only a choice between rules that verify proves alike."""
+    rules name) that a neighbouring instruction of the same mnemonic, the next one or else the
+    previous one, at most REUSE_WINDOW instructions away in the same straight-line stretch, reads
+    from the same register with no write to it in between. Only a choice between rules that
+    verify proves alike."""
     from .ir import Vec
     from .lower.splat import effects as reg_effects
     seq = sorted(order, key=lambda i: i.address)
+    pos = {i.address: n for n, i in enumerate(seq)}
+
+    def partner(n: int, step: int) -> Optional[int]:
+        """Index of the nearest same-mnemonic instruction in direction ``step``, or None."""
+        m = n
+        for _ in range(REUSE_WINDOW):
+            a, b = (m, m + 1) if step > 0 else (m - 1, m)
+            if a < 0 or b >= len(seq):
+                return None
+            pa, pb = seq[a], seq[b]
+            if pb.address in labels or pa.flow in _NO_FALLTHROUGH or pa.next_address != pb.address:
+                return None
+            m += step
+            if seq[m].mnemonic == seq[n].mnemonic:
+                return m
+        return None
+
+    def shared(e, a: int, b: int, names: list[str]) -> Optional[str]:
+        written: set[int] = set()
+        for k in range(a, b):
+            written |= reg_effects(seq[k].raw)[1]
+        oa, ob = dict(zip(e.operands, seq[a].ops)), dict(zip(e.operands, seq[b].ops))
+        for name in names:
+            x, y = oa.get(name), ob.get(name)
+            if isinstance(x, Vec) and isinstance(y, Vec) and x.index == y.index and x.index not in written:
+                return name
+        return None
+
     out: dict[int, str] = {}
-    for n, insn in enumerate(seq):
+    for insn in seq:
         e = tables.entry_for(insn.mnemonic)
         want = getattr(e, "reuses", None)
         if not want:
             continue
-        ops = dict(zip(e.operands, insn.ops))
-        written: set[int] = set()
-        prev = insn
-        for nxt in seq[n + 1:n + 1 + REUSE_WINDOW]:
-            written |= reg_effects(prev.raw)[1]
-            if nxt.address in labels or prev.flow in _NO_FALLTHROUGH or prev.next_address != nxt.address:
-                break
-            if nxt.mnemonic == insn.mnemonic:
-                nops = dict(zip(e.operands, nxt.ops))
-                for name in want:
-                    a, b = ops.get(name), nops.get(name)
-                    if isinstance(a, Vec) and isinstance(b, Vec) and a.index == b.index \
-                            and a.index not in written:
-                        out[insn.address] = name
-                        break
-                break
-            prev = nxt
+        n = pos[insn.address]
+        nxt, prev = partner(n, 1), partner(n, -1)
+        hit = (shared(e, n, nxt, want) if nxt is not None else None) \
+            or (shared(e, prev, n, want) if prev is not None else None)
+        if hit:
+            out[insn.address] = hit
     return out
 
 

@@ -19,15 +19,22 @@ stretches of the unit (a label, a branch or an unknown instruction ends one):
     with neither its destination nor any source (nor memory, for loads) written since: the
     register already holds that value.
 
+In exact NaN mode every FP instruction branches to an out-of-line fix-up that returns to a
+label right after it. Such a slow path is a *detour* (``detours_of``) when it is straight-line
+code the passes model: the branch and its return label then do not end the stretch, and at
+the label the passes forget only what the slow path writes. An address temporary that a slow
+path reads is left alone.
+
 Both passes only need to know which registers each A64 line writes. ``effects`` gives that
 from the mnemonic: the families in ``_SINGLE_DEST`` write their first operand only, stores
 write memory (and a written-back base), and anything else ends the stretch. The translator's
 temporaries (x16, x17, x19..x26) are dead at x86 instruction boundaries (lower/regmap.py), which
 is what lets an address temporary be renamed.
 
-Proof: tests/test_peephole.py runs every corpus stretch the passes change before and after
-on random states in unicorn and compares all registers and memory; the whole-kernel runs
-(translator/e2e) run the optimised kernels bit-exact against native x86.
+Proof: verify/peephole_check.py runs every straight-line segment the passes change, before
+and after, with the slow paths it may enter, on random NaN-rich states in unicorn and compares
+all registers and memory (tests/test_peephole.py; both corpora in both NaN modes in the README);
+the whole-kernel runs (translator/e2e) run the optimised kernels bit-exact against native x86.
 """
 from __future__ import annotations
 
@@ -96,6 +103,77 @@ BARRIER = Effects(barrier=True)
 NOTHING = Effects()
 
 
+@dataclass(frozen=True)
+class Detour:
+    """An out-of-line slow path (the exact NaN fix-up) that ``b.<cond> entry`` enters and that
+    ends with ``b ret``: straight-line code the passes understand. Across it a stretch goes on
+    (``ret:`` is not a barrier); what it writes is forgotten there."""
+    ret: str
+    writes: frozenset
+    reads: frozenset
+    mem_write: bool
+
+
+_LABEL = re.compile(r"^(\.L\w+):$")
+_COND = re.compile(r"^b\.\w+ (\.L\w+)$")
+_JUMP = re.compile(r"^b (\.L\w+)$")
+
+
+def detours_of(outlined: list[str], p_all: int = -1) -> dict[str, Detour]:
+    """The slow paths of a unit's out-of-line area that qualify as detours, by entry label."""
+    out: dict[str, Detour] = {}
+    block: list[str] = []
+    name = None
+
+    def close() -> None:
+        if name is None or not block:
+            return
+        m = _JUMP.match(block[-1].strip())
+        effs = [effects(l, p_all) for l in block[:-1]]
+        if m is None or any(e.barrier for e in effs):
+            return
+        out[name] = Detour(m.group(1), frozenset().union(*(e.writes for e in effs)),
+                           frozenset().union(*(e.reads for e in effs)), any(e.mem_write for e in effs))
+    for line in outlined:
+        m = _LABEL.match(line.strip())
+        if m:
+            close()
+            name, block = m.group(1), []
+        else:
+            block.append(line)
+    close()
+    return out
+
+
+class _Flow:
+    """Effects of lines in order, where a detour branch is no barrier and its return label
+    forgets what the detour writes."""
+
+    def __init__(self, detours: dict[str, Detour], p_all: int):
+        self.detours, self.p_all = detours, p_all
+        self.pending: dict[str, Detour] = {}
+
+    def reset(self) -> None:
+        self.pending.clear()
+
+    def effects(self, line: str) -> Effects:
+        s = line.strip()
+        if self.detours:
+            m = _COND.match(s)
+            if m and m.group(1) in self.detours:
+                d = self.detours[m.group(1)]
+                self.pending[d.ret] = d
+                return NOTHING
+            m = _LABEL.match(s)
+            if m and m.group(1) in self.pending:
+                d = self.pending.pop(m.group(1))
+                return Effects(writes=d.writes, mem_write=d.mem_write)
+        e = effects(line, self.p_all)
+        if e.barrier:
+            self.pending.clear()
+        return e
+
+
 def _canon(m: re.Match) -> str:
     if m.group(1):
         return f"x{int(m.group(2))}"
@@ -106,10 +184,18 @@ def _canon(m: re.Match) -> str:
     return f"p{int(m.group(6))}"
 
 
-def registers(text: str) -> list[str]:
+@lru_cache(maxsize=1 << 16)
+def registers(text: str) -> tuple[str, ...]:
     """Canonical registers named in an operand string, in order: x0..x30/sp (w views fold
     into x), z0..z31 (v/q/d/s/h/b views fold into z), p0..p15. xzr/wzr are no register."""
-    return [_canon(m) for m in _REG.finditer(text)]
+    return tuple(_canon(m) for m in _REG.finditer(text))
+
+
+def _named(lines: list[str]) -> set[str]:
+    out: set[str] = set()
+    for l in lines:
+        out.update(registers(l))
+    return out
 
 
 @lru_cache(maxsize=1 << 16)
@@ -161,13 +247,16 @@ def effects(line: str, p_all: int = -1) -> Effects:
                    droppable=droppable, dst=dst)
 
 
-def optimize(bodies: list[list[str]], starts: list[bool], vl: int, p_all: int) -> dict:
-    """Both passes, in place, in order; returns how many lines each removed."""
-    return {"addresses": reuse_addresses(bodies, starts, vl),
-            "recomputations": drop_recomputations(bodies, starts, p_all)}
+def optimize(bodies: list[list[str]], starts: list[bool], vl: int, p_all: int,
+             detours: dict[str, Detour] | None = None) -> dict:
+    """Both passes, in place, in order; returns how many lines each removed. ``detours``: the
+    unit's qualifying slow paths (``detours_of``)."""
+    return {"addresses": reuse_addresses(bodies, starts, vl, detours or {}),
+            "recomputations": drop_recomputations(bodies, starts, p_all, detours or {})}
 
 
-def drop_recomputations(bodies: list[list[str]], starts: list[bool], p_all: int) -> int:
+def drop_recomputations(bodies: list[list[str]], starts: list[bool], p_all: int,
+                        detours: dict[str, Detour] | None = None) -> int:
     """Drop pure recomputations in place (see module docstring). ``starts[i]``: a stretch
     starts at body i (a label before it, or its predecessor does not fall through). Returns
     how many lines were dropped."""
@@ -176,12 +265,13 @@ def drop_recomputations(bodies: list[list[str]], starts: list[bool], p_all: int)
     from_mem: set[str] = set()
     dropped = 0
     after_movprfx = False
+    flow = _Flow(detours or {}, p_all)
     for i, body in enumerate(bodies):
         if starts[i]:
-            known.clear(); srcs.clear(); from_mem.clear()
+            known.clear(); srcs.clear(); from_mem.clear(); flow.reset()
         keep = []
         for line in body:
-            e = effects(line, p_all)
+            e = flow.effects(line)
             if e.barrier:
                 known.clear(); srcs.clear(); from_mem.clear()
                 keep.append(line)
@@ -210,6 +300,7 @@ def drop_recomputations(bodies: list[list[str]], starts: list[bool], p_all: int)
 # Address reuse
 
 _ADDR_DEF = re.compile(r"^(add|sub) (x1[67]), (x\d+|sp), #(\d+)(?:, lsl #(12))?$")
+_DEF_PREFIXES = ("add x16", "add x17", "sub x16", "sub x17")
 _ADDR_IDX = re.compile(r"^add (x1[67]), (x\d+|sp), (x\d+)(?:, lsl #([0-3]))?$")
 _ADDR_STEP = re.compile(r"^(add|sub) (x1[67]), \2, #(\d+)(?:, lsl #(12))?$")
 _USE = re.compile(r"\[(x1[67])(?:, #(-?\d+)(, mul vl)?)?\]")
@@ -228,12 +319,14 @@ class _Cached:
     deps: frozenset     # the registers base reads
 
 
-def _address_group(body: list[str]):
+def _address_group(body: list[str], detours: dict[str, Detour] | None = None):
     """The one address temporary of a body, if it qualifies: returns (temp, first def line index,
     number of def lines, base, K, registers base reads) or None. Qualifies: exactly one
     definition group ``add|sub xT, xB, #imm`` or ``add xT, xB, xI{, lsl #s}`` (then K = 0), plus
     ``add|sub xT, xT, #imm`` steps, every other mention of xT a
     memory base ``[xT]``, ``[xT, #i]`` or ``[xT, #i, mul vl]``, and no label or branch in the body."""
+    if not any(l.startswith(_DEF_PREFIXES) for l in body):
+        return None
     found = None
     j = 0
     while j < len(body):
@@ -264,10 +357,14 @@ def _address_group(body: list[str]):
     if found is None:
         return None
     t, j0, n, base, k, deps = found
+    flow = _Flow(detours or {}, -1)
     for j, line in enumerate(body):
         if j0 <= j < j0 + n:
             continue
-        e = effects(line)
+        m = _COND.match(line.strip())
+        if m and detours and m.group(1) in detours and t in detours[m.group(1)].reads | detours[m.group(1)].writes:
+            return None                     # the slow path reads the temporary
+        e = flow.effects(line)
         if e.barrier:
             return None
         if t in registers(line):
@@ -347,16 +444,18 @@ def _add_lines(dst: str, src: str, delta: int) -> list[str]:
     return [f"{op} {dst}, {src}, #{hi}, lsl #12", f"{op} {dst}, {dst}, #{lo}"]
 
 
-def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int) -> int:
+def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
+                    detours: dict[str, Detour] | None = None) -> int:
     """Rewrite address temporaries onto cached pool registers in place (module docstring).
     Returns how many lines were removed."""
     vlb = vl // 8
     cache: list[_Cached] = []               # most recently used last
     removed = 0
+    flow = _Flow(detours or {}, -1)
 
     def kill(lines) -> None:
         for line in lines:
-            e = effects(line)
+            e = flow.effects(line)
             if e.barrier:
                 cache.clear()
             elif e.writes:
@@ -365,13 +464,14 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int) -> int
     for i, body in enumerate(bodies):
         if starts[i]:
             cache.clear()
-        g = _address_group(body)
+            flow.reset()
+        g = _address_group(body, detours)
         if g is None:
             kill(body)
             continue
         t, j0, n, base, k, deps = g
         kill(body[:j0])
-        named = set(registers(" ".join(body)))
+        named = _named(body)
         rest = body[j0 + n:]
         for c in reversed(cache):           # an earlier base + k0 within reach of every use
             if c.base != base or c.reg in named:

@@ -5,7 +5,9 @@ GPRs (fixed, chosen so that System V argument registers land on AAPCS64 ones):
     rdi x0   rsi x1   rdx x2   rcx x3   r8 x4   r9 x5   rax x6   r10 x7
     r11 x8   rbx x9   rbp x10  r12 x11  r13 x12 r14 x13 r15 x14  rsp x15
 
-x16, x17, x19..x24 are translator temporaries; x28 points at the private scratch area
+x16, x17, x19..x24 are translator temporaries, dead at x86 instruction boundaries; x25, x26 and
+the temporaries not used by an instruction hold cached addresses across instructions
+(``peephole.py``); x28 points at the private scratch area
 (spills, predicate/GPR transfers); x29/x30 keep their AAPCS64 roles. RFLAGS live in NZCV
 (see ``flags.py``), but for PF: its low byte source lives in x27 (``X_PF``), which nothing
 else writes. MXCSR.RC lives in FPCR.RMode.

@@ -11,12 +11,14 @@ This module is the forward dataflow that supplies the facts, about x86 architect
 - GPRs, as (value, known low bits): ``xor r, r`` / ``sub r, r`` (0), ``mov r32/r64, imm`` (all 64
   bits), ``mov r16/r8l, imm`` (those bits, more when the rest was known); any other write
   forgets the register;
-- vectors: an unmasked ``vpbroadcast{b,w,d,q}`` from a known GPR, and a VEX/EVEX ``xor`` of a
-  register with itself (zero), give a fact over the destination's width (VEX/EVEX zero the rest);
-  any other write forgets;
+- vectors: an unmasked ``vpbroadcast{b,w,d,q}`` from a known GPR, or from an xmm whose low
+  element is known (``movd/movq xmm, r`` of a known GPR: the AVX2 ``mov eax, 1`` / ``movq xmm7,
+  rax`` / ``vpbroadcastw ymm7, xmm7``), and a VEX/EVEX ``xor`` of a register with itself (zero),
+  give a fact over the destination's width (VEX/EVEX zero the rest); any other write forgets;
 - calls forget everything; unit entries and instructions without a known predecessor know
   nothing; where paths meet, only facts equal on every path survive.
-A fact is ``(pattern, bits)``: the 64-bit repeating unit and how many low bits hold it.
+A splat fact is ``z: (pattern, bits)``: the 64-bit repeating unit and how many low bits hold
+it; ``("low", z): (value, bytes)`` records a known low element only.
 """
 from __future__ import annotations
 
@@ -105,9 +107,33 @@ def _transfer(ins) -> Optional[Callable]:
                 return {g: (imm & mask, bits)}, {}
             return merge
         v = _vec(d)
-        if v is None or ins.encoding not in (_ENC.VEX, _ENC.EVEX) or ins.op_mask != _R.NONE:
+        if v is None or ins.op_mask != _R.NONE:
             return None
         z, bits = v
+        if m in (_M.MOVD, _M.MOVQ, _M.VMOVD, _M.VMOVQ) and ins.op_count == 2 \
+                and ins.op1_kind == iced_x86.OpKind.REGISTER and _gpr(ins.op1_register) is not None:
+            s = _gpr(ins.op1_register)
+            nbytes = iced_x86.RegisterInfo(ins.op1_register).size
+
+            def low(G, V):           # the low element of z from a GPR (the rest is not tracked)
+                if s in G and G[s][1] >= 8 * nbytes:
+                    return {}, {("low", z): (G[s][0] & ((1 << (8 * nbytes)) - 1), nbytes)}
+                return {}, {}
+            return low
+        if ins.encoding not in (_ENC.VEX, _ENC.EVEX):
+            return None
+        if m in _BCST and ins.op_count == 2 and ins.op1_kind == iced_x86.OpKind.REGISTER \
+                and _vec(ins.op1_register) is not None:
+            src = _vec(ins.op1_register)[0]
+            esize = _BCST[m]
+            emask = (1 << (8 * esize)) - 1
+
+            def bcst_vec(G, V):      # vpbroadcastw ymm7, xmm7 after movq xmm7, rax
+                f = V.get(("low", src))
+                if f is not None and f[1] >= esize:
+                    return {}, {z: (((f[0] & emask) * _REPEAT[esize]) & _M64, bits)}
+                return {}, {}
+            return bcst_vec
         if m in _BCST and ins.op_count == 2 and ins.op1_kind == iced_x86.OpKind.REGISTER:
             s = _gpr(ins.op1_register)
             if s is None:
@@ -153,7 +179,7 @@ def splat_in(order: list, successors: Callable, entries: set[int]) -> dict[int, 
                 gw, vw, tr = effects(insn.raw)
                 ng, nv = (tr(G, V) if tr else ({}, {}))
                 G2 = {k: x for k, x in G.items() if k not in gw}
-                V2 = {k: x for k, x in V.items() if k not in vw}
+                V2 = {k: x for k, x in V.items() if (k if isinstance(k, int) else k[1]) not in vw}
                 G2.update(ng)
                 V2.update(nv)
                 out = (G2, V2)

@@ -7,6 +7,7 @@ sets that entries share through ``use:``. Every problem is reported as ``TableEr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Optional
 
@@ -94,7 +95,7 @@ class Entry:
         """The entry, or one of its rules, claims ``keeps_zero``."""
         return self.keeps_zero or any(r.keeps_zero for r in self.rules)
 
-    @property
+    @cached_property
     def splats(self) -> list[tuple[str, str]]:
         """(operand, splat) pairs that rules ask for with ``when: {<operand>_splat: ...}``
         (lower/splat.py; verify runs such rules on states holding the splat)."""
@@ -105,7 +106,7 @@ class Entry:
                     out.append((k[:-6], v))
         return out
 
-    @property
+    @cached_property
     def reuses(self) -> list[str]:
         """Operands that rules ask about with ``when: {reuses: src1}``: the next instruction of
         this kind in the same stretch reads that operand's register again, unchanged (a rule

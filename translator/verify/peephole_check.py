@@ -3,7 +3,9 @@
 A kernel is translated twice, with the passes and without. Both line sequences are cut at every
 line the passes treat as a barrier (labels, branches, unmodelled instructions) and at every
 stretch start, which gives pairs of straight-line segments: the passes never move, add or
-remove a barrier, so segment i of one sequence corresponds to segment i of the other. Each pair
+remove a barrier, so segment i of one sequence corresponds to segment i of the other. A branch
+to an out-of-line NaN slow path that the passes see through (a detour) does not cut: the
+segment runs with that slow path appended, so both ways through it are exercised. Each pair
 that differs runs in unicorn from the same random states, and every register but the
 translator's temporaries (dead at x86 instruction boundaries), NZCV and the memory window must
 come out bit-identical.
@@ -20,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..encode import EncodeError, assemble
-from ..lower.peephole import effects
+from ..lower.peephole import _COND, _LABEL, detours_of, effects
 from ..lower.regmap import X_CTX, X_TEMPS
 from .arm_exec import SCRATCH_BASE, ArmExecError, ArmRunner
 from .state import MEM_BASE, MEM_SIZE, ArmState
@@ -42,32 +44,67 @@ class Report:
     mismatches: list = field(default_factory=list)
 
 
-def _segments(t) -> list[list[str]]:
-    from ..translate import stretch_starts
+def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str]]]:
+    """Straight-line segments of a translation, each with the out-of-line slow paths
+    (detours) it may enter: (lines, slow-path lines)."""
+    from ..translate import _label, stretch_starts
     rows = [(i, ls) for i, ls in t.lines if i is not None]
-    labels = {i.address for i, ls in rows if any(l.endswith(":") for l in ls)}
+    labels = {i.address for i, ls in rows if f"{_label(i.address)}:" in ls}     # x86 branch targets
     starts = stretch_starts([i for i, _ in rows], labels)
-    segs: list[list[str]] = [[]]
+    det = detours_of(t.outlined, p_all)
+    blocks = _blocks(t.outlined)
+    segs: list[list] = [[[], []]]
+    pending: set[str] = set()
+
+    def split() -> None:
+        pending.clear()
+        if segs[-1][0]:
+            segs.append([[], []])
     for (insn, lines), st in zip(rows, starts):
-        if st and segs[-1]:
-            segs.append([])
+        if st:
+            split()
         for l in lines:
-            if effects(l).barrier:
-                if segs[-1]:
-                    segs.append([])
+            c, lab = _COND.match(l.strip()), _LABEL.match(l.strip())
+            if c and c.group(1) in det:
+                pending.add(det[c.group(1)].ret)
+                segs[-1][0].append(l)
+                segs[-1][1] += blocks[c.group(1)]
+            elif lab and lab.group(1) in pending:
+                pending.discard(lab.group(1))
+                segs[-1][0].append(l)
+            elif effects(l).barrier:
+                split()
             else:
-                segs[-1].append(l)
-    return [s for s in segs if s]
+                segs[-1][0].append(l)
+    return [(a, b) for a, b in segs if a]
+
+
+def _blocks(outlined: list[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    cur = None
+    for l in outlined:
+        m = _LABEL.match(l.strip())
+        if m:
+            cur = out.setdefault(m.group(1), [])
+        if cur is not None:
+            cur.append(l)
+    return out
 
 
 def segment_pairs(code: bytes, **kw) -> list[tuple[list[str], list[str]]]:
-    """(without passes, with passes) for every straight-line segment the passes changed."""
+    """(without passes, with passes) for every straight-line segment the passes changed, each
+    followed by the slow paths it may enter (jumped over)."""
     from ..translate import translate
     a = _segments(translate(code, peephole=False, allow_unsupported=True, **kw))
     b = _segments(translate(code, peephole=True, allow_unsupported=True, **kw))
     if len(a) != len(b):
         raise AssertionError(f"the passes changed the segment structure ({len(a)} vs {len(b)})")
-    return [(x, y) for x, y in zip(a, b) if x != y]
+    out = []
+    for (x, xs), (y, ys) in zip(a, b):
+        if x != y:
+            tail = ["b .Lx2sve_check_end"] + xs + [".Lx2sve_check_end:"] if xs else []
+            out.append((x + tail, y + (["b .Lx2sve_check_end"] + ys + [".Lx2sve_check_end:"] if ys else [])))
+    return out
 
 
 def _placement(lines: list[str], rng: random.Random, vl: int) -> dict[int, int]:
@@ -96,7 +133,7 @@ def _placement(lines: list[str], rng: random.Random, vl: int) -> dict[int, int]:
 def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int) -> ArmState:
     vb = vl // 8
     s = ArmState(vl)
-    s.z = [rng.randbytes(vb) for _ in range(32)]
+    s.z = [_fp_rich(rng, vb) if rng.random() < 0.5 else rng.randbytes(vb) for _ in range(32)]
     s.p = [rng.randbytes(vb // 8) for _ in range(16)]
     s.p[p_all] = b"\xff" * (vb // 8)
     s.x = [ARENA + ARENA_SIZE // 4 + 8 * rng.randrange(MEM_SIZE // 16) for _ in range(31)]
@@ -106,6 +143,25 @@ def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int) -> Ar
     s.nzcv = rng.randrange(16) << 28
     s.mem = rng.randbytes(MEM_SIZE)
     return s
+
+
+_SPECIAL = (0x7F800000, 0xFF800000, 0x00000000, 0x80000000, 0x7FC00000, 0xFFC00000)
+
+
+def _fp_rich(rng: random.Random, nbytes: int) -> bytes:
+    """f32 lanes where about one in six is a NaN (random payload, quiet or signalling), an
+    infinity or a zero, so that the NaN slow paths (detours) run too."""
+    out = bytearray(rng.randbytes(nbytes))
+    for i in range(0, nbytes, 4):
+        r = rng.random()
+        if r < 0.1:
+            v = rng.choice((0x7F800000, 0xFF800000)) | rng.randrange(1, 1 << 23)    # NaN
+        elif r < 0.17:
+            v = rng.choice(_SPECIAL)
+        else:
+            continue
+        out[i:i + 4] = v.to_bytes(4, "little")
+    return bytes(out)
 
 
 def _same(a: ArmState, b: ArmState) -> list[str]:
