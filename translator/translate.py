@@ -728,36 +728,28 @@ def _vec_masks(raw: bytes) -> tuple[int, int]:
 _ALL_Z = frozenset(range(32))
 
 
+def _operand_facts(prog: Program, order: list[Insn], tables, claim: str, analyse, context) -> dict:
+    """For each VEX/EVEX instruction whose entry has ``claim`` (a truthy attribute): what
+    ``context(insn, state)`` makes of the forward dataflow ``analyse`` there (empty: left out)."""
+    cand = [i for i in order if i.encoding in ("vex", "evex")
+            and getattr(tables.entry_for(i.mnemonic), claim, None)]
+    if not cand:
+        return {}
+    state = analyse(order, lambda i: _successors(prog, i), set(prog.entries))
+    return {i.address: z for i in cand if (z := context(i, state[i.address]))}
+
+
 def _zero_above(prog: Program, order: list[Insn], tables) -> dict[int, frozenset]:
     """For each instruction whose entry says ``keeps_zero``: the vector operands that are zero
     above its destination's width (lower/upper.py), so the engine can drop the zeroing."""
-    cand = [i for i in order if i.encoding in ("vex", "evex")
-            and getattr(tables.entry_for(i.mnemonic), "claims_keeps_zero", False)]
-    if not cand:
-        return {}
-    state = zero_above_in(order, lambda i: _successors(prog, i), set(prog.entries))
-    out = {}
-    for i in cand:
-        z = zero_context(i, state[i.address])
-        if z:
-            out[i.address] = z
-    return out
+    return _operand_facts(prog, order, tables, "claims_keeps_zero", zero_above_in, zero_context)
 
 
 def _splats(prog: Program, order: list[Insn], tables) -> dict[int, frozenset]:
     """For each instruction whose entry has rules for constant operands (``<op>_splat``): the
     operands known to hold a splat there (lower/splat.py)."""
-    cand = [i for i in order if i.encoding in ("vex", "evex")
-            and getattr(tables.entry_for(i.mnemonic), "splats", None)]
-    if not cand:
-        return {}
-    state = splat_in(order, lambda i: _successors(prog, i), set(prog.entries))
-    out = {}
-    for i in cand:
-        z = splat_context(i, state[i.address][1])
-        if z:
-            out[i.address] = z
-    return out
+    return _operand_facts(prog, order, tables, "splats", splat_in,
+                          lambda insn, st: splat_context(insn, st[1]))
 
 
 REUSE_WINDOW = 6
