@@ -157,17 +157,17 @@ class _Flow:
         self.pending.clear()
 
     def effects(self, line: str) -> Effects:
-        s = line.strip()
         if self.detours:
-            m = _COND.match(s)
-            if m and m.group(1) in self.detours:
-                d = self.detours[m.group(1)]
-                self.pending[d.ret] = d
-                return NOTHING
-            m = _LABEL.match(s)
-            if m and m.group(1) in self.pending:
-                d = self.pending.pop(m.group(1))
-                return Effects(writes=d.writes, mem_write=d.mem_write)
+            if line.startswith("b."):
+                m = _COND.match(line)
+                if m and m.group(1) in self.detours:
+                    d = self.detours[m.group(1)]
+                    self.pending[d.ret] = d
+                    return NOTHING
+            elif line.endswith(":") and self.pending:
+                d = self.pending.pop(line[:-1], None)
+                if d is not None:
+                    return Effects(writes=d.writes, mem_write=d.mem_write)
         e = effects(line, self.p_all)
         if e.barrier:
             self.pending.clear()
@@ -198,7 +198,7 @@ def _named(lines: list[str]) -> set[str]:
     return out
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 18)
 def effects(line: str, p_all: int = -1) -> Effects:
     """Effects of one A64 line; ``p_all`` is the all-true predicate (a merging ``p/m``
     instruction under it does not read its destination)."""
@@ -251,7 +251,7 @@ def optimize(bodies: list[list[str]], starts: list[bool], vl: int, p_all: int,
              detours: dict[str, Detour] | None = None) -> dict:
     """Both passes, in place, in order; returns how many lines each removed. ``detours``: the
     unit's qualifying slow paths (``detours_of``)."""
-    return {"addresses": reuse_addresses(bodies, starts, vl, detours or {}),
+    return {"addresses": reuse_addresses(bodies, starts, vl, detours or {}, p_all),
             "recomputations": drop_recomputations(bodies, starts, p_all, detours or {})}
 
 
@@ -319,7 +319,7 @@ class _Cached:
     deps: frozenset     # the registers base reads
 
 
-def _address_group(body: list[str], detours: dict[str, Detour] | None = None):
+def _address_group(body: list[str], detours: dict[str, Detour] | None = None, p_all: int = -1):
     """The one address temporary of a body, if it qualifies: returns (temp, first def line index,
     number of def lines, base, K, registers base reads) or None. Qualifies: exactly one
     definition group ``add|sub xT, xB, #imm`` or ``add xT, xB, xI{, lsl #s}`` (then K = 0), plus
@@ -357,7 +357,7 @@ def _address_group(body: list[str], detours: dict[str, Detour] | None = None):
     if found is None:
         return None
     t, j0, n, base, k, deps = found
-    flow = _Flow(detours or {}, -1)
+    flow = _Flow(detours or {}, p_all)
     for j, line in enumerate(body):
         if j0 <= j < j0 + n:
             continue
@@ -445,13 +445,13 @@ def _add_lines(dst: str, src: str, delta: int) -> list[str]:
 
 
 def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
-                    detours: dict[str, Detour] | None = None) -> int:
+                    detours: dict[str, Detour] | None = None, p_all: int = -1) -> int:
     """Rewrite address temporaries onto cached pool registers in place (module docstring).
     Returns how many lines were removed."""
     vlb = vl // 8
     cache: list[_Cached] = []               # most recently used last
     removed = 0
-    flow = _Flow(detours or {}, -1)
+    flow = _Flow(detours or {}, p_all)
 
     def kill(lines) -> None:
         for line in lines:
@@ -465,7 +465,7 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
         if starts[i]:
             cache.clear()
             flow.reset()
-        g = _address_group(body, detours)
+        g = _address_group(body, detours, p_all)
         if g is None:
             kill(body)
             continue
