@@ -236,3 +236,28 @@ def test_detours_are_slow_paths_the_passes_understand():
               ["sxtb z26.h, p0/m, z31.h", "ld1rw {z3.s}, p0/z, [x8]"]]
     assert drop_recomputations(bodies, [True, False], 0, d) == 1
     assert bodies[1] == ["ld1rw {z3.s}, p0/z, [x8]"]
+
+
+@pytest.mark.parametrize("L, T", [(a, b) for a in "bhsd" for b in "bhsd" if a != b])
+def test_mask_layout_conversions_move_every_bit(L, T):
+    """engine.convert_layout, with the spare it gets for two or more steps (spreads run never
+    in place then, so a repeat is a pure recomputation): mask bit i of layout L ends at bit i
+    of layout T, on random masks, in unicorn."""
+    import random
+    from translator.encode import assemble
+    from translator.lower.engine import convert_layout
+    from translator.lower.regmap import LAYOUT_BYTES
+    from translator.verify.arm_exec import ArmRunner
+    vl, runner, rng = 512, ArmRunner(512), random.Random(7)
+    spare = "p4" if abs("bhsd".index(L) - "bhsd".index(T)) > 1 else None
+    code = assemble(convert_layout("p1", L, T, "p2", spare))
+    el, et = LAYOUT_BYTES[L], LAYOUT_BYTES[T]
+    n = min(vl // 8 // el, vl // 8 // et)
+    for _ in range(20):
+        bits = rng.getrandbits(n)
+        st = runner.new_state()
+        v = sum(1 << (i * el) for i in range(n) if bits >> i & 1)
+        st.p = list(st.p)
+        st.p[1] = v.to_bytes(vl // 64, "little")
+        out = int.from_bytes(runner.run(code, st).p[2], "little")
+        assert out == sum(1 << (i * et) for i in range(n) if bits >> i & 1), (L, T, hex(bits))

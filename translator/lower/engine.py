@@ -247,7 +247,7 @@ class _Lowering:
             r = f"p{home}"
         else:
             r = self.ptemp()
-            spare = self.ptemp() if "bhsd".index(L) - "bhsd".index(T) > 1 else None
+            spare = self.ptemp() if abs("bhsd".index(L) - "bhsd".index(T)) > 1 else None
             self.pre += convert_layout(f"p{home}", L, T, r, spare)
         self._cache[key] = r
         return r
@@ -584,9 +584,13 @@ def convert_layout(src: str, L: str, T: str, dst: str, spare: Optional[str] = No
     lines: list[str] = []
     cur = src
     if j > i:          # coarser: spread bits apart (bit n -> bit 2n) with punpklo
-        for _ in range(j - i):
-            lines.append(f"punpklo {dst}.h, {cur}.b")
-            cur = dst
+        # never in place where a spare is given (each step reads another register than it
+        # writes), so that a repeat with k unchanged is a pure recomputation (peephole.py)
+        steps = j - i
+        for n in range(steps):
+            o = dst if spare is None or (steps - n) % 2 == 1 else spare
+            lines.append(f"punpklo {o}.h, {cur}.b")
+            cur = o
     elif j < i:        # finer: pack bits together with uzp1 against an all-false predicate
         for step in range(i - j):
             size = order[i - step - 1]

@@ -82,7 +82,8 @@ _DROPPABLE = frozenset("""
 add sub and orr eor bic lsl lsr asr mov movz movn mvn neg adr adrp sxtb sxth sxtw uxtb uxth uxtw
 ldr ldrb ldrh ldrsw ldur ld1b ld1h ld1w ld1d ld1sb ld1sh ld1sw ld1rb ld1rh ld1rw ld1rd ld1rsb
 ld1rsh ld1rsw ld1rqb ld1rqh ld1rqw ld1rqd dup fdup fmov index sqadd uqadd sqsub uqsub
-sunpklo sunpkhi uunpklo uunpkhi uzp1 uzp2 zip1 zip2 trn1 trn2 tbl ptrue pfalse cntb cnth cntw cntd
+sunpklo sunpkhi uunpklo uunpkhi punpklo punpkhi uzp1 uzp2 zip1 zip2 trn1 trn2 tbl ptrue pfalse cntb cnth
+cntw cntd
 """.split())
 
 
