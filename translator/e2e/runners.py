@@ -45,8 +45,12 @@ def qemu_missing() -> Optional[str]:
     return None
 
 
-def native_missing() -> Optional[str]:
-    """None when x86 AVX-512 kernels can run natively here, else why not."""
+_AVX512 = ("avx512f", "avx512bw", "avx512dq", "avx512vl")
+
+
+def native_missing(features: tuple = _AVX512) -> Optional[str]:
+    """None when x86 kernels needing these CPU ``features`` (AVX-512 by default) can run
+    natively here, else why not."""
     import platform
     if platform.machine() not in ("x86_64", "AMD64") or not sys.platform.startswith("linux"):
         return "not an x86-64 Linux host"
@@ -54,7 +58,7 @@ def native_missing() -> Optional[str]:
         flags = open("/proc/cpuinfo").read()
     except OSError:
         return "cannot read /proc/cpuinfo"
-    for f in ("avx512f", "avx512bw", "avx512dq", "avx512vl"):
+    for f in features:
         if f" {f}" not in flags:
             return f"this CPU lacks {f}"
     return None
@@ -263,9 +267,11 @@ def run_qemu(asm: str, req: Request, timeout: float = 60.0) -> Result:
             return req.decode_response(f.read())
 
 
-def run_native(code: bytes, base: int, req: Request, timeout: float = 60.0, tries: int = 3) -> Result:
-    """Run the x86 kernel bytes, mapped at ``base``, natively on ``req`` (in a worker process)."""
-    why = native_missing()
+def run_native(code: bytes, base: int, req: Request, timeout: float = 60.0, tries: int = 3,
+               features: tuple = _AVX512) -> Result:
+    """Run the x86 kernel bytes, mapped at ``base``, natively on ``req`` (in a worker process);
+    ``features``: the CPU flags the kernel needs."""
+    why = native_missing(features)
     if why:
         raise E2EError(why)
     with tempfile.NamedTemporaryFile(prefix="x2sve-e2e-code-", delete=False) as f:
