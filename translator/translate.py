@@ -763,18 +763,17 @@ def _reuses(prog: Program, order: list[Insn], tables, labels: set[int]) -> dict[
     verify proves alike."""
     from .ir import Vec
     from .lower.splat import effects as reg_effects
+    if not any(getattr(tables.entry_for(i.mnemonic), "reuses", None) for i in order):
+        return {}
     seq = sorted(order, key=lambda i: i.address)
-    pos = {i.address: n for n, i in enumerate(seq)}
+    starts = stretch_starts(seq, labels)
 
     def partner(n: int, step: int) -> Optional[int]:
-        """Index of the nearest same-mnemonic instruction in direction ``step``, or None."""
+        """Index of the nearest same-mnemonic instruction in direction ``step`` within the
+        window and the stretch, or None."""
         m = n
         for _ in range(REUSE_WINDOW):
-            a, b = (m, m + 1) if step > 0 else (m - 1, m)
-            if a < 0 or b >= len(seq):
-                return None
-            pa, pb = seq[a], seq[b]
-            if pb.address in labels or pa.flow in _NO_FALLTHROUGH or pa.next_address != pb.address:
+            if not 0 <= m + step < len(seq) or starts[max(m, m + step)]:
                 return None
             m += step
             if seq[m].mnemonic == seq[n].mnemonic:
@@ -793,12 +792,11 @@ def _reuses(prog: Program, order: list[Insn], tables, labels: set[int]) -> dict[
         return None
 
     out: dict[int, str] = {}
-    for insn in seq:
+    for n, insn in enumerate(seq):
         e = tables.entry_for(insn.mnemonic)
         want = getattr(e, "reuses", None)
         if not want:
             continue
-        n = pos[insn.address]
         nxt, prev = partner(n, 1), partner(n, -1)
         hit = (shared(e, n, nxt, want) if nxt is not None else None) \
             or (shared(e, prev, n, want) if prev is not None else None)

@@ -69,8 +69,8 @@ sunpklo sunpkhi uunpklo uunpkhi uzp1 uzp2 zip1 zip2 trn1 trn2 tbl ext splice com
 revw lasta lastb clasta clastb saddv uaddv smaxv sminv umaxv uminv faddv fmaxv fminv fmaxnmv
 fminnmv andv orv eorv asrd lslr lsrr asrr subr fsubr fdivr sdivr udivr cntb cnth cntw cntd cntp
 incb inch incw incd decb dech decw decd ptrue pfalse whilelo whilelt whilele whilels
-cmpeq cmpne cmpgt cmpge cmplt cmple cmphi cmphs cmplo cmpls punpklo punpkhi zip1 brka brkb
-sxtb sxth uxtb uxth fexpa ftssel ftsmul ftmad
+cmpeq cmpne cmpgt cmpge cmplt cmple cmphi cmphs cmplo cmpls punpklo punpkhi brka brkb
+fexpa ftssel ftsmul ftmad
 """.split())
 _FLAGS_ONLY = frozenset("cmp cmn tst ccmp ccmn fcmp fcmpe ptest".split())
 # Of those, the ones that set NZCV (never dropped) and the ones that read it.
@@ -113,6 +113,7 @@ class Detour:
     writes: frozenset
     reads: frozenset
     mem_write: bool
+    lines: tuple = ()       # the slow path as it stands in the out-of-line area, label first
 
 
 _LABEL = re.compile(r"^(\.L\w+):$")
@@ -134,7 +135,8 @@ def detours_of(outlined: list[str], p_all: int = -1) -> dict[str, Detour]:
         if m is None or any(e.barrier for e in effs):
             return
         out[name] = Detour(m.group(1), frozenset().union(*(e.writes for e in effs)),
-                           frozenset().union(*(e.reads for e in effs)), any(e.mem_write for e in effs))
+                           frozenset().union(*(e.reads for e in effs)), any(e.mem_write for e in effs),
+                           (f"{name}:", *block))
     for line in outlined:
         m = _LABEL.match(line.strip())
         if m:
@@ -146,23 +148,26 @@ def detours_of(outlined: list[str], p_all: int = -1) -> dict[str, Detour]:
     return out
 
 
-class _Flow:
+class Flow:
     """Effects of lines in order, where a detour branch is no barrier and its return label
-    forgets what the detour writes."""
+    forgets what the detour writes. ``entered``: the detour the last line branched to, if any
+    (verify/peephole_check.py runs a segment with the slow paths it enters)."""
 
-    def __init__(self, detours: dict[str, Detour], p_all: int):
+    def __init__(self, detours: dict[str, Detour], p_all: int = -1):
         self.detours, self.p_all = detours, p_all
         self.pending: dict[str, Detour] = {}
+        self.entered: Optional[Detour] = None
 
     def reset(self) -> None:
         self.pending.clear()
 
     def effects(self, line: str) -> Effects:
+        self.entered = None
         if self.detours:
             if line.startswith("b."):
                 m = _COND.match(line)
                 if m and m.group(1) in self.detours:
-                    d = self.detours[m.group(1)]
+                    d = self.entered = self.detours[m.group(1)]
                     self.pending[d.ret] = d
                     return NOTHING
             elif line.endswith(":") and self.pending:
@@ -266,7 +271,7 @@ def drop_recomputations(bodies: list[list[str]], starts: list[bool], p_all: int,
     from_mem: set[str] = set()
     dropped = 0
     after_movprfx = False
-    flow = _Flow(detours or {}, p_all)
+    flow = Flow(detours or {}, p_all)
     for i, body in enumerate(bodies):
         if starts[i]:
             known.clear(); srcs.clear(); from_mem.clear(); flow.reset()
@@ -358,7 +363,7 @@ def _address_group(body: list[str], detours: dict[str, Detour] | None = None, p_
     if found is None:
         return None
     t, j0, n, base, k, deps = found
-    flow = _Flow(detours or {}, p_all)
+    flow = Flow(detours or {}, p_all)
     for j, line in enumerate(body):
         if j0 <= j < j0 + n:
             continue
@@ -452,7 +457,7 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
     vlb = vl // 8
     cache: list[_Cached] = []               # most recently used last
     removed = 0
-    flow = _Flow(detours or {}, p_all)
+    flow = Flow(detours or {}, p_all)
 
     def kill(lines) -> None:
         for line in lines:

@@ -27,7 +27,7 @@ import json
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import iced_x86 as I
 import numpy as np
@@ -136,6 +136,16 @@ def fill_splat(st, insn: Insn, snip) -> None:
         st.zmm[z] = (pat.to_bytes(8, "little") * (nb // 8)) + st.zmm[z][nb:]
 
 
+class _Variant(NamedTuple):
+    """One way an instance is lowered and run (the arguments of ``Harness._lower``)."""
+    flags_in: dict
+    dead: bool = False
+    pressure: bool = False
+    zero: bool = False
+    splat: Optional[frozenset] = None
+    reuse: Optional[str] = None
+
+
 def _splat_variants(entry, insn: Insn) -> list:
     """The ``<operand>_splat`` conditions of the entry's rules that this instance can meet."""
     if entry is None or not entry.splats or insn.mask:
@@ -198,21 +208,20 @@ class Harness:
             variants = []
             branch = False
             entry = self.tables.entry_for(inst.insn.mnemonic)
-            kinds = [(FLAGS_C, False, False), (FLAGS_NC, False, False)]
+            kinds = [_Variant(FLAGS_C), _Variant(FLAGS_NC)]
             if entry is not None and entry.nan and not inst.insn.flow.endswith("branch"):
-                kinds.append((FLAGS_C, True, False))      # the out-of-line NaN path
-            kinds = [k + (False, None, None) for k in kinds]
-            if entry is not None and entry.T:
-                kinds.append((FLAGS_NC, entry.nan != [], True, False, None, None))   # every temporary spilled
+                kinds.append(_Variant(FLAGS_C, dead=True))      # the out-of-line NaN path
+            if entry is not None and entry.T:                   # every temporary spilled
+                kinds.append(_Variant(FLAGS_NC, dead=entry.nan != [], pressure=True))
             if entry is not None and entry.claims_keeps_zero and zero_eligible(inst.insn):
-                kinds.append((FLAGS_NC, False, False, True, None, None))   # operands zero above the width
-            for sp in _splat_variants(entry, inst.insn):            # an operand holding a constant
-                kinds.append((FLAGS_NC, False, False, False, sp, None))
-            for ru in (entry.reuses if entry is not None else []):  # a source the next one reads
-                kinds.append((FLAGS_NC, False, False, False, None, ru))
-            for fin, dead, pressure, zero, splat, reuse in kinds:
+                kinds.append(_Variant(FLAGS_NC, zero=True))     # operands zero above the width
+            for sp in _splat_variants(entry, inst.insn):        # an operand holding a constant
+                kinds.append(_Variant(FLAGS_NC, splat=sp))
+            for ru in (entry.reuses if entry is not None else []):   # a source the next one reads
+                kinds.append(_Variant(FLAGS_NC, reuse=ru))
+            for v in kinds:
                 try:
-                    snip, lines, branch = self._lower(inst.insn, fin, dead, pressure, zero, splat, reuse)
+                    snip, lines, branch = self._lower(inst.insn, *v)
                 except Unsupported as e:
                     unsupported.append(f"{inst.insn.text}: {e.reason}")
                     variants = None
@@ -224,7 +233,7 @@ class Harness:
                                        "error": f"{type(e).__name__}: {e}", "arm_asm": lines})
                     variants = None
                     break
-                variants.append((fin, snip, code, lines))
+                variants.append((v.flags_in, snip, code, lines))
             if variants:
                 preps.append(_Prep(inst.raw, inst.insn, inst.align, used_vec_regs(inst.insn), variants, branch))
         return preps, unsupported, asm_errors

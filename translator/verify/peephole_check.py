@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..encode import EncodeError, assemble
-from ..lower.peephole import _COND, _LABEL, detours_of, effects
+from ..lower.peephole import Flow, detours_of
 from ..lower.regmap import X_CTX, X_TEMPS
 from .arm_exec import SCRATCH_BASE, ArmExecError, ArmRunner
 from .state import MEM_BASE, MEM_SIZE, ArmState
@@ -51,44 +51,29 @@ def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str]]]:
     rows = [(i, ls) for i, ls in t.lines if i is not None]
     labels = {i.address for i, ls in rows if f"{_label(i.address)}:" in ls}     # x86 branch targets
     starts = stretch_starts([i for i, _ in rows], labels)
-    det = detours_of(t.outlined, p_all)
-    blocks = _blocks(t.outlined)
+    flow = Flow(detours_of(t.outlined, p_all), p_all)
     segs: list[list] = [[[], []]]
-    pending: set[str] = set()
 
     def split() -> None:
-        pending.clear()
+        flow.reset()
         if segs[-1][0]:
             segs.append([[], []])
     for (insn, lines), st in zip(rows, starts):
         if st:
             split()
         for l in lines:
-            c, lab = _COND.match(l.strip()), _LABEL.match(l.strip())
-            if c and c.group(1) in det:
-                pending.add(det[c.group(1)].ret)
-                segs[-1][0].append(l)
-                segs[-1][1] += blocks[c.group(1)]
-            elif lab and lab.group(1) in pending:
-                pending.discard(lab.group(1))
-                segs[-1][0].append(l)
-            elif effects(l).barrier:
+            if flow.effects(l).barrier:
                 split()
-            else:
-                segs[-1][0].append(l)
+                continue
+            segs[-1][0].append(l)
+            if flow.entered is not None:
+                segs[-1][1] += flow.entered.lines
     return [(a, b) for a, b in segs if a]
 
 
-def _blocks(outlined: list[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    cur = None
-    for l in outlined:
-        m = _LABEL.match(l.strip())
-        if m:
-            cur = out.setdefault(m.group(1), [])
-        if cur is not None:
-            cur.append(l)
-    return out
+def _with_slow_paths(lines: list[str], slow: list[str]) -> list[str]:
+    """A segment followed by the slow paths it may enter, jumped over."""
+    return lines + ["b .Lx2sve_check_end"] + slow + [".Lx2sve_check_end:"] if slow else lines
 
 
 def segment_pairs(code: bytes, **kw) -> list[tuple[list[str], list[str]]]:
@@ -99,12 +84,7 @@ def segment_pairs(code: bytes, **kw) -> list[tuple[list[str], list[str]]]:
     b = _segments(translate(code, peephole=True, allow_unsupported=True, **kw))
     if len(a) != len(b):
         raise AssertionError(f"the passes changed the segment structure ({len(a)} vs {len(b)})")
-    out = []
-    for (x, xs), (y, ys) in zip(a, b):
-        if x != y:
-            tail = ["b .Lx2sve_check_end"] + xs + [".Lx2sve_check_end:"] if xs else []
-            out.append((x + tail, y + (["b .Lx2sve_check_end"] + ys + [".Lx2sve_check_end:"] if ys else [])))
-    return out
+    return [(_with_slow_paths(x, xs), _with_slow_paths(y, ys)) for (x, xs), (y, ys) in zip(a, b) if x != y]
 
 
 def _placement(lines: list[str], rng: random.Random, vl: int) -> dict[int, int]:
