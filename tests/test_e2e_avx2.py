@@ -10,6 +10,7 @@ them from one struct (the runners call ``kernel(struct*)``) and is translated wi
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +52,14 @@ def _wrapper() -> bytes:
     return code + b"\xcc" * (KERNEL_AT - len(code))
 
 
-def _request(rng: np.random.Generator, m: int, n: int, k: int) -> Request:
+def _request(rng: np.random.Generator, m: int, n: int, k: int, weights: int = 128) -> Request:
+    """``weights``: the s8 matrix A takes values in [-weights, weights)."""
     r = Request()
     r.add("args", 80)
     for name, v in (("m", m), ("n", n), ("k", k)):
         r.add(name, np.array([v], np.int64))
     r.add("alpha", np.array([1.0], np.float32))
-    r.add("a", rng.integers(-128, 128, 1 << 16, dtype=np.int8))
+    r.add("a", rng.integers(-weights, weights, 1 << 16, dtype=np.int8))
     r.add("b", rng.integers(0, 256, 1 << 16, dtype=np.uint8))
     r.add("c", rng.integers(-1000, 1000, 1 << 14, dtype=np.int32))
     r.add("col_off", rng.integers(-50, 50, 1024, dtype=np.int32))
@@ -84,6 +86,33 @@ def test_avx2_int8_gemm_kernel_is_bit_exact(m, n, k):
         sve = run_qemu(asm, req)
         outputs = [b.name for b in req.buffers if b.name != "args"]      # args: host addresses
         assert bit_diff(native, sve, outputs) == [], peephole
+
+
+@pytest.mark.parametrize("m, n, k", [(16, 4, 64), (9, 3, 20)])
+def test_fused_dot_products_take_their_fast_path_on_7_bit_weights(m, n, k):
+    """oneDNN keeps s8 weights in [-64, 63] on cores without VNNI: every fused group
+    (lower/fuse.py) takes its udot fast path, and the result is still bit-exact."""
+    code = _wrapper() + KERNEL.read_bytes()
+    t = translate(code, base=BASE, symbol="kernel")
+    assert len(t.fused) > 100
+    req = _request(np.random.default_rng(m + n + k), m, n, k, weights=64)
+    native = run_native(code, BASE, req, features=("avx2",))
+    sve = run_qemu(t.asm(), req)
+    assert bit_diff(native, sve, [b.name for b in req.buffers if b.name != "args"]) == []
+    # again with every fused group's slow path trapping: the fast paths alone give that result
+    assert bit_diff(native, run_qemu(_slow_paths_trap(t.asm()), req), ["c"]) == []
+
+
+def _slow_paths_trap(asm: str) -> str:
+    out, inside = [], False
+    for line in asm.splitlines():
+        if re.fullmatch(r"\.Lx2sve_dot\d+:", line):
+            inside = True
+        elif inside:
+            inside = not re.fullmatch(r"b \.Lx2sve_dot\d+r", line)
+            line = "brk #0x77"
+        out.append(line)
+    return "\n".join(out) + "\n"
 
 
 def test_the_kernel_uses_the_pair_sum_and_a_wrong_one_is_caught(monkeypatch):

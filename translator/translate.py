@@ -18,7 +18,8 @@ from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
-from .lower.peephole import detours_of, optimize
+from .lower.fuse import Fused, find_groups as fuse_groups, fuse as fuse_lines
+from .lower.peephole import detours_of, effects as peephole_effects, optimize, registers as peephole_registers
 from .lower.splat import splat_context, splat_in
 from .lower.upper import zero_above_in, zero_context
 from .lower.indirect import lower_indirect_jump
@@ -122,6 +123,29 @@ def _vec_effects(raw: bytes) -> tuple[frozenset, frozenset]:
     return frozenset(rd), frozenset(kill)
 
 
+def _vec_rw(insn: Insn) -> tuple[frozenset, frozenset]:
+    """(z registers read, z registers written in whole or in part); vzero* writes all."""
+    if insn.mnemonic.startswith("vzero"):
+        return _ALL_Z, _ALL_Z
+    return _vec_rw_raw(insn.raw)
+
+
+@lru_cache(maxsize=65536)
+def _vec_rw_raw(raw: bytes) -> tuple[frozenset, frozenset]:
+    ins = iced_x86.Decoder(64, raw).decode()
+    rd, wr = set(), set()
+    for u in _INFO.info(ins).used_registers():
+        r = u.register
+        for lo in (_R.XMM0, _R.YMM0, _R.ZMM0):
+            if lo <= r < lo + 32:
+                if u.access in (_OA.READ, _OA.COND_READ, _OA.READ_WRITE, _OA.READ_COND_WRITE):
+                    rd.add(r - lo)
+                if u.access in (_OA.WRITE, _OA.COND_WRITE, _OA.READ_WRITE, _OA.READ_COND_WRITE):
+                    wr.add(r - lo)
+                break
+    return frozenset(rd), frozenset(wr)
+
+
 def vector_liveness(p: Program, order: list[Insn]) -> dict[int, frozenset]:
     """Vector registers live after each instruction. At a return only xmm0/xmm1 (the System V
     return registers) are live; leaving the unit any other way keeps everything live."""
@@ -148,6 +172,8 @@ def vector_liveness(p: Program, order: list[Insn]) -> dict[int, frozenset]:
                 if insn.flow == "call":      # the callee's returns are inside the unit too
                     out = everything
             rd, kill = _vec_effects(insn.raw)
+            if insn.mnemonic == "vzeroupper":    # keeps the low 128 bits of what is live after
+                rd, kill = frozenset(), frozenset()
             new_in = rd | (out - kill)
             live_out[insn.address] = out
             if new_in != live_in[insn.address]:
@@ -167,6 +193,9 @@ class Translation:
     unsupported: list = field(default_factory=list)
     symbol: Optional[str] = None
     outlined: list[str] = field(default_factory=list)   # out-of-line slow paths (NaN fix-ups)
+    # fused groups (lower/fuse.py): slow-path label -> registers the fast path leaves different
+    # from the per-instruction lowering (dead x86 registers, a temporary predicate, NZCV)
+    fused: dict[str, "Fused"] = field(default_factory=dict)
     arm_code: bytes = b""
     _asm_lines: list[str] = field(default_factory=list)
 
@@ -341,6 +370,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
         raise UnsupportedError(t.unsupported, prog.base)
     t.outlined = list(outlined)
     if peephole:
+        _fuse(t, labels, set(regions), live, vlive, splats, rm, plan)
         _peephole(t, labels, set(regions), vl, rm.p_all)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
@@ -361,6 +391,37 @@ def _peephole(t: Translation, labels: set[int], raw: set[int], vl: int, p_all: i
     optimize(bodies, stretch_starts([i for i, _ in rows], labels, raw), vl, p_all,
              detours_of(t.outlined, p_all))
     t.lines = [(i, b) for (i, _), b in zip(rows, bodies)]
+
+
+def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: dict, splats: dict,
+          rm: RegMap, plan: BorrowPlan) -> None:
+    """Fused x86 sequences (lower/fuse.py: the int8 dot triple) over the lowered unit."""
+    if not splats or not any(i is not None and i.mnemonic == "vpmaddubsw" for i, _ in t.lines):
+        return
+    temps = rm.free_p_low + rm.free_p_high
+    if not temps:
+        return
+    rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
+    seq, bodies = [i for i, _ in rows], [b for _, b in rows]
+
+    def plain(k: int) -> bool:
+        return not any(peephole_effects(l, rm.p_all).barrier for l in bodies[k])
+
+    def names(k: int) -> set:
+        return {r for l in bodies[k] for r in peephole_registers(l.partition(" ")[2])}
+    zero_above = None
+    if 256 in rm.p_width and any(i.mnemonic == "vpmaddubsw" and i.encoding == "vex" for i in seq):
+        prog = t.program
+        za = zero_above_in(list(prog.insns.values()), lambda i: _successors(prog, i), set(prog.entries))
+        zero_above = lambda a: za[a][0]     # noqa: E731
+    groups = fuse_groups(seq, stretch_starts(seq, labels, raw), splats, vlive, live, _vec_rw, plain,
+                         names, zero_above)
+    if not groups:
+        return
+    t.fused = fuse_lines(seq, bodies, groups, p_all=rm.p_all, p_temps=temps, p_width=rm.p_width,
+                         vlive=vlive,
+                         touched=_vec_rw, outlined=t.outlined, number=[0], pre=plan.pre, post=plan.post)
+    t.lines = [(i, b) for i, b in zip(seq, bodies)]
 
 
 def stretch_starts(insns: list[Insn], labels: set[int], raw: set[int] = frozenset()) -> list[bool]:
@@ -832,8 +893,10 @@ def unit_liveness(p: Program, order: list[Insn]) -> tuple[dict[int, frozenset], 
         r, w = _flag_masks(insn.raw)
         frd[i], fkeep[i] = r, allf & ~w
         r, k = _vec_masks(insn.raw)
-        vrd[i], vkeep[i] = r, ~k
         used |= r | k
+        if insn.mnemonic == "vzeroupper":   # keeps the low 128 bits: needs only what is live after
+            r, k = 0, 0
+        vrd[i], vkeep[i] = r, ~k
         flow = insn.flow
         if flow == "return":
             vfix[i] = 3
@@ -959,6 +1022,7 @@ def _copy_translation(t: Translation) -> Translation:
     c.lines = [(i, list(b)) for i, b in t.lines]
     c.data_lines = {k: list(v) for k, v in t.data_lines.items()}
     c.setup, c.unsupported, c.outlined = list(t.setup), list(t.unsupported), list(t.outlined)
+    c.fused = dict(t.fused)
     c._asm_lines = list(t._asm_lines)
     return c
 

@@ -155,7 +155,8 @@ class Flow:
 
     def __init__(self, detours: dict[str, Detour], p_all: int = -1):
         self.detours, self.p_all = detours, p_all
-        self.pending: dict[str, Detour] = {}
+        # return label -> (detour, registers written since its branch, [memory written since])
+        self.pending: dict[str, tuple] = {}
         self.entered: Optional[Detour] = None
 
     def reset(self) -> None:
@@ -168,15 +169,20 @@ class Flow:
                 m = _COND.match(line)
                 if m and m.group(1) in self.detours:
                     d = self.entered = self.detours[m.group(1)]
-                    self.pending[d.ret] = d
+                    self.pending[d.ret] = (d, set(), [False])
                     return NOTHING
             elif line.endswith(":") and self.pending:
-                d = self.pending.pop(line[:-1], None)
-                if d is not None:
-                    return Effects(writes=d.writes, mem_write=d.mem_write)
+                p = self.pending.pop(line[:-1], None)
+                if p is not None:       # joined by the slow path: what either path wrote is unknown
+                    d, since, mem = p
+                    return Effects(writes=d.writes | frozenset(since), mem_write=d.mem_write or mem[0])
         e = effects(line, self.p_all)
         if e.barrier:
             self.pending.clear()
+        elif self.pending and (e.writes or e.mem_write):
+            for _, since, mem in self.pending.values():     # the fast path between branch and label
+                since.update(e.writes)
+                mem[0] = mem[0] or e.mem_write
         return e
 
 
