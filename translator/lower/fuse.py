@@ -82,7 +82,8 @@ class Group:
 class Fused(NamedTuple):
     """What translation validation needs to know of a fused group."""
     dead: frozenset         # registers left different from the per-instruction lowering (dead)
-    ones: int               # the z register the group assumes holds the word splat 1
+    ones: int               # the z register the group assumes holds the word splat 1 ...
+    bits: int = 512         # ... in its low ``bits`` (zero above)
 
 
 def _plain(insn: Insn, mnemonic: str, bits: int) -> bool:
@@ -237,5 +238,5 @@ def fuse(seq: list[Insn], bodies: list[list[str]], groups: list[Group], *, p_all
         # dead after the group: the fast path leaves T, the Bs, the per-instruction
         # temporaries... holding other values than the per-instruction lowering does
         done[slow] = Fused(frozenset({f"z{z}" for z in range(32) if z not in after}
-                                     | {f"p{p}" for p in p_temps} | {"nzcv"}), c)
+                                     | {f"p{p}" for p in p_temps} | {"nzcv"}), c, g.bits)
     return done

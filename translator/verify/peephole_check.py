@@ -71,7 +71,7 @@ def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str], frozenset]]
                 segs[-1][1] += flow.entered.lines
                 fu = t.fused.get(flow.entered.lines[0][:-1])
                 if fu is not None:
-                    segs[-1][2] |= fu.dead | {f"ones:z{fu.ones}"}
+                    segs[-1][2] |= fu.dead | {f"ones:z{fu.ones}:{fu.bits}"}
     return [(a, b, c) for a, b, c in segs if a]
 
 
@@ -120,7 +120,7 @@ _SMALL_I8 = bytes(((b & 0x7F) - 64) & 0xFF for b in range(256))
 
 
 def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int,
-           small: bool = False) -> ArmState:
+           small: bool = False, preds: dict[int, bytes] | None = None) -> ArmState:
     vb = vl // 8
     s = ArmState(vl)
     s.z = [_fp_rich(rng, vb) if rng.random() < 0.5 else rng.randbytes(vb) for _ in range(32)]
@@ -128,6 +128,8 @@ def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int,
         s.z = [z.translate(_SMALL_I8) for z in s.z]
     s.p = [rng.randbytes(vb // 8) for _ in range(16)]
     s.p[p_all] = b"\xff" * (vb // 8)
+    for p, v in (preds or {}).items():
+        s.p[p] = v
     s.x = [ARENA + ARENA_SIZE // 4 + 8 * rng.randrange(MEM_SIZE // 16) for _ in range(31)]
     for r, v in place.items():
         s.x[r] = v
@@ -138,6 +140,29 @@ def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int,
 
 
 _SPECIAL = (0x7F800000, 0xFF800000, 0x00000000, 0x80000000, 0x7FC00000, 0xFFC00000)
+
+
+_PTRUE = re.compile(r"ptrue p(\d+)\.b(?:, vl(\d+))?$")
+_PNOT = re.compile(r"not p(\d+)\.b, p(\d+)/z, p(\d+)\.b$")
+
+
+def constant_predicates(setup: list[str], vl: int) -> dict[int, bytes]:
+    """The predicates a unit's set-up lines establish (all-true, width, upper-part), as bytes:
+    the passes may rely on them (a fused group rebuilds the ymm ones under the width
+    predicate), so the states hold them too."""
+    nb = vl // 64
+    out: dict[int, bytes] = {}
+    for line in setup:
+        m = _PTRUE.match(line)
+        if m:
+            k = int(m.group(2)) if m.group(2) else vl // 8
+            out[int(m.group(1))] = (((1 << k) - 1)).to_bytes(nb, "little")
+            continue
+        m = _PNOT.match(line)
+        if m and int(m.group(2)) in out and int(m.group(3)) in out:
+            g, x = (int.from_bytes(out[int(m.group(i))], "little") for i in (2, 3))
+            out[int(m.group(1))] = (g & ~x).to_bytes(nb, "little")
+    return out
 
 
 def _fp_rich(rng: random.Random, nbytes: int) -> bytes:
@@ -177,6 +202,8 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
         runner._x2sve_arena = True
     rng = random.Random(seed)
     rep = Report()
+    from ..translate import translate
+    preds = constant_predicates(translate(code, allow_unsupported=True, vl=vl, **kw).setup, vl)
 
     def run(code: bytes, st: ArmState, arena: bytes):
         runner.reset_scratch()
@@ -197,10 +224,11 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
         why = None
         for k in range(states):
             small = bool(ignore) and k % 4 >= 2      # a fused group: its fast path half the time
-            st = _state(rng, vl, place, p_all, small)
+            st = _state(rng, vl, place, p_all, small, preds)
             for r in ignore:                         # what a fused group assumes (lower/fuse.py)
                 if r.startswith("ones:z"):
-                    st.z[int(r[6:])] = b"\x01\x00" * (vl // 16)
+                    z, bits = (int(x) for x in r[6:].split(":"))
+                    st.z[z] = (b"\x01\x00" * (bits // 16)).ljust(vl // 8, b"\0")
             arena = rng.randbytes(ARENA_SIZE) if k % 2 == 0 else _pointers(rng)
             if small and k % 2 == 0:
                 arena = arena.translate(_SMALL_I8)
