@@ -16,7 +16,7 @@ from .decode import DecodeError
 from .decode.core import format_bytes, gc_paused
 from .decode.flow import Program, infer_base, linear as linear_program, walk
 from .ir import Gpr, Imm, Insn
-from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, layout_needs
+from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, lane_needs, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
 from .lower.fuse import Fused, find_groups as fuse_groups, fuse as fuse_lines
 from .lower.peephole import detours_of, effects as peephole_effects, optimize, registers as peephole_registers
@@ -268,7 +268,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     order = list(prog.insns.values())
     live, vlive = unit_liveness(prog, order)     # = flag_liveness, vector_liveness (end of file)
     pref, finest = layout_needs(order, tables)
-    rm = RegMap.for_unit(order, vl=vl, k_pref=pref, k_min=finest)
+    rm = RegMap.for_unit(order, vl=vl, k_pref=pref, k_min=finest, lanes=lane_needs(order, tables))
     eng = Engine(tables, rm, nan_mode=nan_mode)
     lowering = LOWER_CACHE.unit(eng)      # memoised eng.lower (see "Lowering cache" below)
     t = Translation(prog, vl, symbol=symbol)

@@ -59,21 +59,39 @@ def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dic
     return pref, finest
 
 
+def lane_needs(insns: list[Insn], tables: Tables) -> list[tuple[str, int]]:
+    """(element size, element) pairs whose one-element predicate rules want (``{lane}``): the
+    element an immediate selects, as vpinsr* does (imm mod the xmm's element count)."""
+    from ..ir import Imm
+    out: set[tuple[str, int]] = set()
+    for insn in insns:
+        e = tables.entry_for(insn.mnemonic)
+        if e is None or not e.uses_lane or e.T not in ("b", "h", "s", "d"):
+            continue
+        imm = next((op for op in insn.ops if isinstance(op, Imm)), None)
+        if imm is not None:
+            out.add((e.T, imm.value % (16 // {"b": 1, "h": 2, "s": 4, "d": 8}[e.T])))
+    return sorted(out)
+
+
 def lower_snippet(insn: Insn, *, vl: int = 512, nan_mode: str = "exact",
                   tables: Optional[Tables] = None, flags_in: Optional[dict] = None,
                   flags_live_out: frozenset = ALL_FLAGS, label_of=None, outline: bool = False,
                   free_z: Optional[list] = None, zero_above: Optional[frozenset] = None,
-                  splat: Optional[frozenset] = None, reuse: Optional[str] = None) -> Snippet:
+                  splat: Optional[frozenset] = None, reuse: Optional[str] = None,
+                  lanes: bool = True) -> Snippet:
     """Lower one instruction as a stand-alone unit (raises ``Unsupported``).
 
     ``free_z`` overrides the vector registers the lowering may use as temporaries (``[]`` forces
     the spill path, as in a kernel that keeps all 32 registers live); ``zero_above`` says which
     vector operands are zero above the destination's width (see lower/upper.py); ``splat``
     which hold a known constant, as (z, "w:0x1") pairs (see lower/splat.py); ``reuse`` the
-    source operand the next instruction of the same kind reads again (``when: {reuses: ...}``)."""
+    source operand the next instruction of the same kind reads again (``when: {reuses: ...}``);
+    ``lanes=False``: no one-element predicates (``{lane}``), as in a unit that ran out of them."""
     tables = tables or default_tables()
     pref, finest = layout_needs([insn], tables)
-    rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest)
+    rm = RegMap.for_unit([insn], vl=vl, k_pref=pref, k_min=finest,
+                         lanes=lane_needs([insn], tables) if lanes else ())
     eng = Engine(tables, rm, nan_mode=nan_mode)
     fin = dict(flags_in or {})
     ctx = UnitContext(flags_live_out=set(flags_live_out), label_of=label_of,

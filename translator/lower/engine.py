@@ -190,6 +190,7 @@ class _Lowering:
             v["in_" + f] = str(self.flags_in.get(f, "none"))
         v["rounding"] = insn.rounding or "none"
         v["reuses"] = self.ctx.reuse or "none"
+        v["lane"] = self._lane() is not None
         if self.ctx.splat:                          # {src2_splat: "w:0x1"} (lower/splat.py)
             known = dict(self.ctx.splat)
             for n, op in self.ops.items():
@@ -285,6 +286,14 @@ class _Lowering:
         self._cache["gm"] = g
         return g
 
+    def _lane(self) -> Optional[int]:
+        if not self.rm.p_lane or self.T not in ("b", "h", "s", "d"):
+            return None
+        imm = next((op for op in self.insn.ops if isinstance(op, Imm)), None)
+        if imm is None:
+            return None
+        return self.rm.lane_pred(self.T, imm.value % (16 // {"b": 1, "h": 2, "s": 4, "d": 8}[self.T]))
+
     def _width_pred(self, bits: int) -> int:
         try:
             return self.rm.width_pred(bits)
@@ -310,6 +319,11 @@ class _Lowering:
             return f"p{self.rm.p_all}"
         if key == "pw":
             return f"p{self._width_pred(v['bits'])}"
+        if key == "lane":              # the one-element predicate of the element imm selects
+            p = self._lane()
+            if p is None:
+                raise self.fail("no predicate for this element in the unit (rule needs lane: yes)")
+            return f"p{p}"
         if key == "khome":             # the write-mask's home predicate (gathers clear k)
             try:
                 return f"p{self.rm.p_of_k(self.insn.mask)}"

@@ -82,11 +82,12 @@ class RegMap:
     free_p_low: list[int] = field(default_factory=list)      # temporaries in p0-p7
     free_p_high: list[int] = field(default_factory=list)     # temporaries in p8-p15
     free_z: list[int] = field(default_factory=list)
+    p_lane: dict[tuple[str, int], int] = field(default_factory=dict)   # (T, element) -> p
 
     # ---- construction -------------------------------------------------------------------
     @classmethod
     def for_unit(cls, insns: list[Insn], vl: int = 512, k_pref: dict[int, str] | None = None,
-                 k_min: dict[int, str] | None = None) -> "RegMap":
+                 k_min: dict[int, str] | None = None, lanes=()) -> "RegMap":
         """Assign predicates and temporaries for the instructions of one unit.
 
         ``k_pref`` gives the layout most reads of each k want, ``k_min`` the finest layout a
@@ -126,6 +127,12 @@ class RegMap:
                 rm.p_upper[w] = high.pop(0)
         for k in sorted(value_k - mask_k):
             rm.k_pred[k] = high.pop(0) if high else low.pop(0)
+        for lane in lanes:          # one-element predicates ({lane}) from what p8-p15 has left
+            if lane[1] >= 8:        # built from ptrue vl<k+1> and vl<k>: patterns up to vl8
+                continue
+            if not high or (lane[1] and len(low) + len(high) < 2):
+                break
+            rm.p_lane[lane] = high.pop(0)
         rm.free_p_low, rm.free_p_high = low, high
         rm.free_z = [z for z in range(31, -1, -1) if z not in used_z]
         for k in set(rm.k_pred):
@@ -166,7 +173,16 @@ class RegMap:
             lines.append(f"ptrue p{p}.b, vl{bits // 8}")
         for bits, p in sorted(self.p_upper.items()):
             lines.append(f"not p{p}.b, p{self.p_all}/z, p{self.p_width[bits]}.b")
+        for (T, k), p in sorted(self.p_lane.items()):
+            lines.append(f"ptrue p{p}.{T}, vl{k + 1}")
+            if k:               # a temporary is free here: the unit has not started
+                tmp = (self.free_p_low + self.free_p_high)[0]
+                lines += [f"ptrue p{tmp}.{T}, vl{k}", f"bic p{p}.b, p{self.p_all}/z, p{p}.b, p{tmp}.b"]
         return lines
+
+    def lane_pred(self, T: str, k: int):
+        """The predicate of element ``k`` alone (size ``T``), or None when the unit has none."""
+        return self.p_lane.get((T, k))
 
     def describe(self) -> dict:
         return {"vl": self.vl, "p_all": self.p_all, "p_width": dict(self.p_width), "p_upper": dict(self.p_upper),

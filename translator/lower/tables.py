@@ -107,6 +107,12 @@ class Entry:
         return out
 
     @cached_property
+    def uses_lane(self) -> bool:
+        """A rule names ``{lane}``: the predicate of the element ``imm`` selects (a unit
+        constant, lower/regmap.py); verify also runs the rules for units without one."""
+        return any("{lane}" in line for r in self.rules for line in r.sve)
+
+    @cached_property
     def reuses(self) -> list[str]:
         """Operands that rules ask about with ``when: {reuses: src1}``: the next instruction of
         this kind in the same stretch reads that operand's register again, unchanged (a rule

@@ -144,6 +144,7 @@ class _Variant(NamedTuple):
     zero: bool = False
     splat: Optional[frozenset] = None
     reuse: Optional[str] = None
+    nolane: bool = False
 
 
 def _splat_variants(entry, insn: Insn) -> list:
@@ -170,14 +171,16 @@ class Harness:
 
     # ---- preparation ------------------------------------------------------------------------
     def _lower(self, insn: Insn, flags_in: dict, dead: bool = False, pressure: bool = False,
-               zero: bool = False, splat: Optional[frozenset] = None, reuse: Optional[str] = None):
+               zero: bool = False, splat: Optional[frozenset] = None, reuse: Optional[str] = None,
+               nolane: bool = False):
         """``dead``: lower as if x86 flags were dead afterwards, which lets the engine move slow
         paths (the NaN fix-up) out of line; NZCV is then not compared. ``pressure``: no free
         vector register, so every temporary is spilled (a kernel using all 32 zmm). ``zero``:
         lower as if every vector operand were zero above the destination's width (an entry's
         ``keeps_zero`` claim; the state is made so in ``_one``). ``splat``: operands holding a
         known constant (rules with ``<operand>_splat``; the state is made so in ``_one``).
-        ``reuse``: lower as if the next instruction read this source again (``reuses`` rules)."""
+        ``reuse``: lower as if the next instruction read this source again (``reuses`` rules).
+        ``nolane``: in a unit without the one-element predicate ``{lane}`` rules want."""
         branch = insn.flow in ("conditional_branch", "unconditional_branch") and insn.target is not None
         label_of = None
         if branch:
@@ -192,7 +195,7 @@ class Harness:
                              flags_live_out=frozenset() if dead else ALL_FLAGS, outline=dead,
                              free_z=[] if pressure else None,
                              zero_above=frozenset(operand_regs(insn)) if zero else None,
-                             splat=splat, reuse=reuse)
+                             splat=splat, reuse=reuse, lanes=not nolane)
         if dead:
             snip.flags_out = {}
         lines = list(snip.lines)
@@ -219,6 +222,8 @@ class Harness:
                 kinds.append(_Variant(FLAGS_NC, splat=sp))
             for ru in (entry.reuses if entry is not None else []):   # a source the next one reads
                 kinds.append(_Variant(FLAGS_NC, reuse=ru))
+            if entry is not None and entry.uses_lane:            # a unit out of lane predicates
+                kinds.append(_Variant(FLAGS_NC, nolane=True))
             for v in kinds:
                 try:
                     snip, lines, branch = self._lower(inst.insn, *v)

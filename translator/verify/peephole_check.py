@@ -142,27 +142,28 @@ def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int,
 _SPECIAL = (0x7F800000, 0xFF800000, 0x00000000, 0x80000000, 0x7FC00000, 0xFFC00000)
 
 
-_PTRUE = re.compile(r"ptrue p(\d+)\.b(?:, vl(\d+))?$")
+_PTRUE = re.compile(r"ptrue p(\d+)\.([bhsd])(?:, vl(\d+))?$")
 _PNOT = re.compile(r"not p(\d+)\.b, p(\d+)/z, p(\d+)\.b$")
+_PBIC = re.compile(r"bic p(\d+)\.b, p(\d+)/z, p(\d+)\.b, p(\d+)\.b$")
 
 
 def constant_predicates(setup: list[str], vl: int) -> dict[int, bytes]:
-    """The predicates a unit's set-up lines establish (all-true, width, upper-part), as bytes:
-    the passes may rely on them (a fused group rebuilds the ymm ones under the width
-    predicate), so the states hold them too."""
+    """The predicates a unit's set-up lines establish (all-true, width, upper-part, one-element
+    lanes), as bytes: the translation relies on them (a fused group rebuilds the ymm ones
+    under the width predicate, vpinsr* selects with a lane), so the states hold them too."""
     nb = vl // 64
-    out: dict[int, bytes] = {}
+    val: dict[int, int] = {}
     for line in setup:
-        m = _PTRUE.match(line)
-        if m:
-            k = int(m.group(2)) if m.group(2) else vl // 8
-            out[int(m.group(1))] = (((1 << k) - 1)).to_bytes(nb, "little")
-            continue
-        m = _PNOT.match(line)
-        if m and int(m.group(2)) in out and int(m.group(3)) in out:
-            g, x = (int.from_bytes(out[int(m.group(i))], "little") for i in (2, 3))
-            out[int(m.group(1))] = (g & ~x).to_bytes(nb, "little")
-    return out
+        if m := _PTRUE.match(line):
+            size = {"b": 1, "h": 2, "s": 4, "d": 8}[m.group(2)]
+            n = int(m.group(3)) if m.group(3) else vl // 8 // size
+            val[int(m.group(1))] = sum(1 << (i * size) for i in range(n))
+        elif (m := _PNOT.match(line)) and int(m.group(2)) in val and int(m.group(3)) in val:
+            val[int(m.group(1))] = val[int(m.group(2))] & ~val[int(m.group(3))]
+        elif (m := _PBIC.match(line)) and all(int(m.group(i)) in val for i in (2, 3, 4)):
+            g, x, y = (val[int(m.group(i))] for i in (2, 3, 4))
+            val[int(m.group(1))] = g & x & ~y
+    return {p: (v & ((1 << (8 * nb)) - 1)).to_bytes(nb, "little") for p, v in val.items()}
 
 
 def _fp_rich(rng: random.Random, nbytes: int) -> bytes:
