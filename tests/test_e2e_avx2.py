@@ -10,13 +10,13 @@ them from one struct (the runners call ``kernel(struct*)``) and is translated wi
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from translator.e2e import Request, bit_diff, native_missing, qemu_missing, run_native, run_qemu
+from translator.lower.fuse import slow_paths_trapping
 from translator.translate import translate
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "onednn-avx2"
@@ -100,19 +100,7 @@ def test_fused_dot_products_take_their_fast_path_on_7_bit_weights(m, n, k):
     sve = run_qemu(t.asm(), req)
     assert bit_diff(native, sve, [b.name for b in req.buffers if b.name != "args"]) == []
     # again with every fused group's slow path trapping: the fast paths alone give that result
-    assert bit_diff(native, run_qemu(_slow_paths_trap(t.asm()), req), ["c"]) == []
-
-
-def _slow_paths_trap(asm: str) -> str:
-    out, inside = [], False
-    for line in asm.splitlines():
-        if re.fullmatch(r"\.Lx2sve_dot\d+:", line):
-            inside = True
-        elif inside:
-            inside = not re.fullmatch(r"b \.Lx2sve_dot\d+r", line)
-            line = "brk #0x77"
-        out.append(line)
-    return "\n".join(out) + "\n"
+    assert bit_diff(native, run_qemu(slow_paths_trapping(t.asm()), req), ["c"]) == []
 
 
 def test_the_kernel_uses_the_pair_sum_and_a_wrong_one_is_caught(monkeypatch):

@@ -201,3 +201,30 @@ def test_translation_validation_catches_a_broken_fused_group(monkeypatch):
     finally:
         tr.KERNEL_CACHE.clear()
     assert rep.mismatches
+
+
+@pytest.mark.parametrize("key", ["conv_int8_w7", "conv_int8_1x1_w7"])
+def test_real_int8_kernels_with_7_bit_weights_run_on_fast_paths_alone(key):
+    """The AVX-512 int8 convolutions (translator/e2e, conv_int8*) with oneDNN's 7-bit weights:
+    with every fused group's slow path trapping, the SVE output still equals the x86 output
+    (native on an AVX-512 host, else the recorded digest)."""
+    import json
+    import numpy as np
+    from translator.e2e import (GOLDEN, KERNELS, bit_diff, corpus_jitdump, digest, load_kernel,
+                                native_missing, qemu_missing, run_native, run_qemu)
+    from translator.lower.fuse import slow_paths_trapping
+    if corpus_jitdump() is None or qemu_missing():
+        pytest.skip("needs the oneDNN jitdump and qemu")
+    spec = KERNELS[key]
+    k = load_kernel(spec)
+    case = spec.make(np.random.default_rng(0))
+    t = tr.translate(k.code, base=k.address, symbol="kernel")
+    assert t.fused
+    sve = run_qemu(slow_paths_trapping(t.asm()), case.request)
+    names = [o.buffer for o in case.outputs]
+    if native_missing() is None:
+        assert bit_diff(run_native(k.code, k.address, case.request), sve, names) == []
+    else:
+        g = json.loads(GOLDEN.read_text())[key]
+        assert g["request"] == digest(case.request) and digest(sve, names) == g["outputs"]
+    case.check_reference(sve, "sve")

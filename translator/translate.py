@@ -103,47 +103,44 @@ _OA = iced_x86.OpAccess
 
 
 @lru_cache(maxsize=65536)
+def _vec_uses(raw: bytes) -> tuple[tuple[int, bool, int], ...]:
+    """(z index, reported as the ZMM register, iced access) of each vector register used."""
+    ins = iced_x86.Decoder(64, raw).decode()
+    out = []
+    for u in _INFO.info(ins).used_registers():
+        r = u.register
+        for lo in (_R.XMM0, _R.YMM0, _R.ZMM0):
+            if lo <= r < lo + 32:
+                out.append((r - lo, lo == _R.ZMM0, u.access))
+                break
+    return tuple(out)
+
+
+@lru_cache(maxsize=65536)
 def _vec_effects(raw: bytes) -> tuple[frozenset, frozenset]:
     """(vector registers read, vector registers wholly overwritten), by z index.
 
     Only a full-width write (iced reports the ZMM register with plain WRITE: EVEX, or VEX which
     zeroes the upper bits) kills a register; merge-masked and legacy-SSE writes also read it."""
-    ins = iced_x86.Decoder(64, raw).decode()
     rd, kill = set(), set()
-    for u in _INFO.info(ins).used_registers():
-        r = u.register
-        for lo in (_R.XMM0, _R.YMM0, _R.ZMM0):
-            if lo <= r < lo + 32:
-                z = r - lo
-                if u.access == _OA.WRITE and lo == _R.ZMM0:
-                    kill.add(z)
-                elif u.access != _OA.NONE:
-                    rd.add(z)
-                break
+    for z, full, acc in _vec_uses(raw):
+        if acc == _OA.WRITE and full:
+            kill.add(z)
+        elif acc != _OA.NONE:
+            rd.add(z)
     return frozenset(rd), frozenset(kill)
+
+
+_READS = frozenset({_OA.READ, _OA.COND_READ, _OA.READ_WRITE, _OA.READ_COND_WRITE})
+_WRITES = frozenset({_OA.WRITE, _OA.COND_WRITE, _OA.READ_WRITE, _OA.READ_COND_WRITE})
 
 
 def _vec_rw(insn: Insn) -> tuple[frozenset, frozenset]:
     """(z registers read, z registers written in whole or in part); vzero* writes all."""
     if insn.mnemonic.startswith("vzero"):
         return _ALL_Z, _ALL_Z
-    return _vec_rw_raw(insn.raw)
-
-
-@lru_cache(maxsize=65536)
-def _vec_rw_raw(raw: bytes) -> tuple[frozenset, frozenset]:
-    ins = iced_x86.Decoder(64, raw).decode()
-    rd, wr = set(), set()
-    for u in _INFO.info(ins).used_registers():
-        r = u.register
-        for lo in (_R.XMM0, _R.YMM0, _R.ZMM0):
-            if lo <= r < lo + 32:
-                if u.access in (_OA.READ, _OA.COND_READ, _OA.READ_WRITE, _OA.READ_COND_WRITE):
-                    rd.add(r - lo)
-                if u.access in (_OA.WRITE, _OA.COND_WRITE, _OA.READ_WRITE, _OA.READ_COND_WRITE):
-                    wr.add(r - lo)
-                break
-    return frozenset(rd), frozenset(wr)
+    uses = _vec_uses(insn.raw)
+    return (frozenset(z for z, _, a in uses if a in _READS), frozenset(z for z, _, a in uses if a in _WRITES))
 
 
 def vector_liveness(p: Program, order: list[Insn]) -> dict[int, frozenset]:
@@ -956,7 +953,7 @@ def unit_liveness(p: Program, order: list[Insn]) -> tuple[dict[int, frozenset], 
 def clear_caches() -> None:
     """Forget everything this module memoises (lowering cache, per-instruction effects)."""
     LOWER_CACHE.clear()
-    for f in (_flag_effects, _vec_effects, _flag_masks, _vec_masks):
+    for f in (_flag_effects, _vec_uses, _vec_effects, _flag_masks, _vec_masks):
         f.cache_clear()
 
 

@@ -686,13 +686,15 @@ I8C_IC = I8C_OC = 64
 I8C_K = 3
 
 
-def _int8_conv_case(rng: np.random.Generator) -> Case:
+def _int8_conv_case(rng: np.random.Generator, weights: int = 128) -> Case:
+    """``weights=64``: s8 weights in [-64, 63], as oneDNN scales them on cores without VNNI, so
+    that every fused dot group (translator/lower/fuse.py) takes its udot fast path."""
     r = Request()
     x = rng.integers(0, 256, (I8C_H, I8C_W, I8C_IC)).astype(np.uint8)
-    w = rng.integers(-128, 128, (I8C_OC, I8C_IC, I8C_K, I8C_K)).astype(np.int8)      # [o][i][kh][kw]
-    x[5, :4, :8] = 255                                   # saturating vpmaddubsw pairs (255*127*2)
-    w[:3, :8] = 127
-    w[3:5, :8] = -128
+    w = rng.integers(-weights, weights, (I8C_OC, I8C_IC, I8C_K, I8C_K)).astype(np.int8)  # [o][i][kh][kw]
+    x[5, :4, :8] = 255
+    w[:3, :8] = weights - 1                              # 127: saturating vpmaddubsw pairs (255*127*2)
+    w[3:5, :8] = -weights
     bias = rng.uniform(-40, 80, I8C_OC).astype(np.float32)
     scales = rng.uniform(2e-4, 8e-4, 16).astype(np.float32)
     # OIhw4i16o4i: [ocb][icb][kh][kw][ic/4][16 o][4 i]
@@ -1021,13 +1023,14 @@ def _conv1x1_case(rng: np.random.Generator) -> Case:
 I8C1_HW, I8C1_IC, I8C1_OC = 784, 64, 256
 
 
-def _int8_conv1x1_case(rng: np.random.Generator) -> Case:
+def _int8_conv1x1_case(rng: np.random.Generator, weights: int = 128) -> Case:
+    """``weights=64``: 7-bit weights, the fused dot groups' fast path (see _int8_conv_case)."""
     r = Request()
     x = rng.integers(0, 256, (I8C1_HW, I8C1_IC)).astype(np.uint8)
-    w = rng.integers(-128, 128, (I8C1_OC, I8C1_IC)).astype(np.int8)                    # [o][i]
+    w = rng.integers(-weights, weights, (I8C1_OC, I8C1_IC)).astype(np.int8)              # [o][i]
     x[:3, :8] = 255
-    w[:5, :8] = 127
-    w[5:9, :8] = -128
+    w[:5, :8] = weights - 1
+    w[5:9, :8] = -weights
     bias = rng.uniform(-1000, 1000, I8C1_OC).astype(np.float32)
     r.add("src", x, guard_end=True)
     r.add("wei", np.ascontiguousarray(w.reshape(16, 16, 16, 4).transpose(0, 2, 1, 3)), guard_end=True)
@@ -1220,6 +1223,13 @@ KERNELS: dict[str, KernelSpec] = {s.key: s for s in [
                "1x1 conv int8 (avx512_core, no VNNI): u8 src nhwc 64 ic, s8 weights, s32 acc via "
                "vpmaddubsw/vpmaddwd, scales, f32 bias, saturating s32 dst (256 oc)",
                _int8_conv1x1_case),
+    KernelSpec("conv_int8_w7", 24, "_jit_avx512_core_x8s8s32x_conv_fwd_ker_t", "30c973e1f648a686",
+               "conv_int8 with s8 weights in [-64, 63] (oneDNN's scaled weights on cores without VNNI): "
+               "the fused vpmaddubsw/vpmaddwd/vpaddd groups take their udot fast path",
+               lambda rng: _int8_conv_case(rng, weights=64)),
+    KernelSpec("conv_int8_1x1_w7", 25, "_jit_avx512_core_x8s8s32x_1x1_conv_fwd_ker_t", "dd2ed1d8ddb30f90",
+               "conv_int8_1x1 with s8 weights in [-64, 63]: the fused groups' udot fast path",
+               lambda rng: _int8_conv1x1_case(rng, weights=64)),
     KernelSpec("conv_int8_dw", 26, "_jit_avx512_core_x8s8s32x_conv_fwd_ker_t", "fd4ee3b2a3f7f14f",
                "depthwise conv int8: u8 src nhwc 64x28x28, s8 3x3 weights (Goihw16g), pad 1, "
                "vpmovzxbd/vpmovsxbd/vpmaddwd, scales, f32 bias, u8 dst",
