@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 
-from . import a64fx, corpus, memory, quality, throughput, verifybench
+from . import a64fx, corpus, dynamic, memory, quality, throughput, verifybench
 
 GOAL_RATIO = 0.25
 GOAL_EXPANSION = 1.3
@@ -53,6 +53,10 @@ def collect(smoke: bool) -> dict:
                     "kernels": sorted(kern.values(), key=lambda r: -r["x86"])[: (5 if smoke else 12)],
                     "source": "Fujitsu A64FX Microarchitecture Manual v1.3 (github.com/fujitsu/A64FX); "
                               "approximate, resource-bound, no dependency chains"}
+    try:                        # executed instructions of real kernels under qemu (e2e data)
+        res["dynamic"] = dynamic.run(smoke)
+    except Exception as ex:     # a missing tool must not stop the other sections
+        res["dynamic"] = {"skipped": f"{type(ex).__name__}: {ex}"}
     res["verify"] = verifybench.run(smoke)
     res["memory"] = memory.run(a512)
     res["goals"] = {
@@ -150,6 +154,13 @@ def render(res: dict) -> str:
             rows.append([f"  {cname} translated / reached x86 insns",
                          f"{d['translated']:,} / {d['x86_instructions']:,}", "", ""])
             rows.append([f"  {cname} {mode}: A64FX est. cycles (inline, 1x each)", d["a64fx_cycles"], "", ""])
+    dy = res.get("dynamic") or {}
+    if dy.get("skipped"):
+        rows.append(["A64/x86 dynamic (e2e kernels under qemu)", f"skipped: {dy['skipped']}", "", ""])
+    for mode in ("fast", "exact"):
+        if dy.get(mode):
+            rows.append([f"A64/x86 dynamic, {len(dy['kernels'])} e2e kernels run, {mode}",
+                         dy[mode]["a64_per_x86"], "", ""])
     v = res["verify"]
     rows.append(["verify: random states/s", v.get("states_per_s"), "", ""])
     cli = v.get("cli")
@@ -173,6 +184,12 @@ def render(res: dict) -> str:
                     ["form", "count", "translated", "exact", "fast"],
                     [[r["form"], r["count"], r["translated"], r["exact_inline_per_x86"], r["fast_inline_per_x86"]]
                      for r in res["forms"]]))
+    if dy.get("kernels"):
+        s.append(_table("dynamic: executed instructions of real kernels (translator/e2e data, qemu -singlestep)",
+                        ["kernel", "x86 executed", "A64 fast", "per x86", "A64 exact", "per x86"],
+                        [[k, v["fast"]["x86"], v["fast"]["a64_inline"] + v["fast"]["a64_slow"],
+                          v["fast"]["a64_per_x86"], v["exact"]["a64_inline"] + v["exact"]["a64_slow"],
+                          v["exact"]["a64_per_x86"]] for k, v in dy["kernels"].items()]))
     a = res["a64fx"]
     s.append(_table("A64FX cost model (approximate; " + a["source"] + ")",
                     ["class", "latency", "per cycle", "pipes", "examples"],

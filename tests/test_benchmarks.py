@@ -28,7 +28,7 @@ def test_smoke_is_fast(smoke):
 def test_keys(smoke):
     res, _ = smoke
     assert res["mode"] == "smoke"
-    for k in ("throughput", "quality", "fujitsu", "forms", "a64fx", "verify", "memory", "goals"):
+    for k in ("throughput", "quality", "fujitsu", "forms", "a64fx", "verify", "memory", "goals", "dynamic"):
         assert k in res, k
     tp = res["throughput"]
     assert "kernels" in tp
@@ -78,3 +78,25 @@ def test_a64fx_classes():
     assert a64fx.classify("fcmuo p1.s, p0/z, z1.s, z1.s") == "sve_fp_cmp"
     c = a64fx.classify_lines(["fadd z1.s, z2.s, z3.s"] * 8)
     assert a64fx.estimate(c) == pytest.approx(4.0)
+
+
+def test_dynamic_counts(smoke):
+    """Executed instructions of real kernels under qemu: the fused int8 1x1 convolution runs
+    fewer A64 instructions per x86 instruction than the per-instruction lowering would."""
+    res, _ = smoke
+    dy = res["dynamic"]
+    if dy.get("skipped"):
+        pytest.skip(dy["skipped"])
+    row = dy["kernels"]["conv_int8_1x1_w7"]
+    for mode in ("fast", "exact"):
+        assert row[mode]["x86"] > 10_000 and row[mode]["a64_slow"] == 0     # 7-bit weights: fast paths
+        assert 1.0 < row[mode]["a64_per_x86"] < 2.0
+    assert dy["fast"]["a64_per_x86"] <= dy["exact"]["a64_per_x86"]
+
+
+def test_line_offsets_size_code_and_data_like_gnu_as():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.dynamic import line_offsets
+    lines = [".text", ".globl kernel", "kernel:", "stp x29, x30, [sp, #-16]!", ".L_1:", "// note",
+             ".byte 0x01, 0x02, 0x03", ".balign 4", "ret", ".word 1, 2", "nop"]
+    assert line_offsets(lines) == [None, None, None, 0, None, None, None, None, 8, None, 20]

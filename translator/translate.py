@@ -193,6 +193,8 @@ class Translation:
     # fused groups (lower/fuse.py): slow-path label -> registers the fast path leaves different
     # from the per-instruction lowering (dead x86 registers, a temporary predicate, NZCV)
     fused: dict[str, "Fused"] = field(default_factory=dict)
+    # x86 address -> (first, end) indices of its body in the assembly lines (benchmarks/dynamic.py)
+    spans: dict[int, tuple[int, int]] = field(default_factory=dict)
     arm_code: bytes = b""
     _asm_lines: list[str] = field(default_factory=list)
 
@@ -492,6 +494,7 @@ def _layout(t: Translation, prog: Program, labels: set[int]) -> None:
         if kind == 0:
             insn, body = obj
             lab = [f"{_label(a)}:"] if a in labels else []
+            t.spans[a] = (len(out) + len(lab), len(out) + len(lab) + len(body))
             out += lab + body
             listing.append((insn, lab + body))
         else:
@@ -1019,7 +1022,7 @@ def _copy_translation(t: Translation) -> Translation:
     c.lines = [(i, list(b)) for i, b in t.lines]
     c.data_lines = {k: list(v) for k, v in t.data_lines.items()}
     c.setup, c.unsupported, c.outlined = list(t.setup), list(t.unsupported), list(t.outlined)
-    c.fused = dict(t.fused)
+    c.fused, c.spans = dict(t.fused), dict(t.spans)
     c._asm_lines = list(t._asm_lines)
     return c
 
