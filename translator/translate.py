@@ -208,7 +208,8 @@ class Translation:
         arm = sum(_count_insns(ls) for insn, ls in self.lines if insn is not None) + _count_insns(self.outlined)
         inline = arm - _count_insns(self.outlined)
         return {"x86_instructions": n, "translated": n - len(self.unsupported),
-                "arm_instructions": arm, "arm_inline_instructions": inline, "unsupported": bad}
+                "arm_instructions": arm, "arm_inline_instructions": inline, "unsupported": bad,
+                "fused_groups": len(self.fused)}
 
     def asm(self) -> str:
         return "\n".join(self._asm_lines) + "\n"
@@ -413,13 +414,13 @@ def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: di
         prog = t.program
         za = zero_above_in(list(prog.insns.values()), lambda i: _successors(prog, i), set(prog.entries))
         zero_above = lambda a: za[a][0]     # noqa: E731
-    groups = fuse_groups(seq, stretch_starts(seq, labels, raw), splats, vlive, live, _vec_rw, plain,
-                         names, zero_above)
+    starts = stretch_starts(seq, labels, raw)
+    groups = fuse_groups(seq, starts, splats, vlive, live, _vec_rw, plain, names, zero_above)
     if not groups:
         return
     t.fused = fuse_lines(seq, bodies, groups, p_all=rm.p_all, p_temps=temps, p_width=rm.p_width,
                          vlive=vlive,
-                         touched=_vec_rw, outlined=t.outlined, number=[0], pre=plan.pre, post=plan.post)
+                         touched=_vec_rw, outlined=t.outlined, number=[0], pre=plan.pre, post=plan.post, starts=starts)
     t.lines = [(i, b) for i, b in zip(seq, bodies)]
 
 

@@ -179,69 +179,111 @@ def find_groups(seq: list[Insn], starts: list[bool], splats: dict, vlive: dict,
 
 def fuse(seq: list[Insn], bodies: list[list[str]], groups: list[Group], *, p_all: int,
          p_temps: list[int], p_width: dict, vlive: dict, touched, outlined: list[str], number: list[int],
-         pre: dict | None = None, post: dict | None = None) -> dict:
-    """Rewrite ``bodies`` (in place) for each group; append the slow paths to ``outlined``.
-    ``pre``/``post``: lines around an instruction's body that save and reload registers
-    borrowed over a run (lower/borrow.py); the fast path keeps them where they stood. Returns
-    {slow-path label: registers the fast path leaves different from the per-instruction
-    lowering (dead there) and the register it assumes holds the word splat 1}."""
+         pre: dict | None = None, post: dict | None = None, starts: list[bool] | None = None) -> dict:
+    """Rewrite ``bodies`` (in place) for each group that is shorter fused; append the slow paths
+    to ``outlined``. ``pre``/``post``: lines around an instruction's body that save and reload
+    registers borrowed over a run (lower/borrow.py); the fast path keeps them where they stood.
+    ``starts``: where straight-line stretches start; consecutive groups of one stretch with the
+    same ones register form a *chain*: the ones keep the bias bytes from one group to the next
+    (the slow paths rebuild what the next one expects). Returns {slow-path label: Fused}."""
     pre, post = pre or {}, post or {}
-    p_temp = p_temps[0]
-    done: dict[str, frozenset] = {}
-    for g in groups:
-        slow, ret = f".Lx2sve_dot{number[0] + 1}", f".Lx2sve_dot{number[0] + 1}r"
-        span = range(g.first, g.last + 1)
-        after = vlive.get(seq[g.last].address, frozenset())
-        restore = [f"sub z{b}.b, z{b}.b, #{WEIGHT_BIAS}" for b in g.bs]
-        c = g.ones          # holds the bias bytes inside the group: its value is known (lower/splat.py)
-        head = [f"add z{b}.b, z{b}.b, #{WEIGHT_BIAS}" for b in g.bs]
-        probe = g.bs[0]
-        if len(g.bs) > 1:
-            head.append(f"orr z{g.t}.d, z{g.bs[0]}.d, z{g.bs[1]}.d")
-            head += [f"orr z{g.t}.d, z{g.t}.d, z{b}.d" for b in g.bs[2:]]
-            probe = g.t
-        head += [f"cmplt p{p_temp}.b, p{p_all}/z, z{probe}.b, #0", f"b.ne {slow}",
-                 f"dup z{c}.b, #{WEIGHT_BIAS}"]
-        fused = {tr.index: tr for tr in g.triples}
-        sa_of: Optional[int] = None
-        new: dict[int, list[str]] = {}
-        i = g.first
-        while i <= g.last:
-            tr = fused.get(i)
-            if tr is None:
-                new[i] = list(bodies[i])
-                if sa_of is not None and sa_of in touched(seq[i])[1]:
-                    sa_of = None
-                i += 1
-                continue
-            out = head
-            head = []
-            if sa_of != tr.a:
-                out += [f"dup z{g.t}.s, #0", f"udot z{g.t}.s, z{tr.a}.b, z{c}.b"]
-                sa_of = tr.a
-            out += [f"udot z{tr.acc}.s, z{tr.a}.b, z{tr.b}.b", f"sub z{tr.acc}.s, z{tr.acc}.s, z{g.t}.s"]
-            if sa_of == tr.acc:
-                sa_of = None
-            a1, a2, a3 = (seq[k].address for k in (i, i + 1, i + 2))
-            new[i] = pre.get(a1, []) + out + post.get(a1, [])
-            new[i + 1] = pre.get(a2, []) + post.get(a2, [])
-            new[i + 2] = pre.get(a3, []) + post.get(a3, [])
-            i += 3
-        tail = [l for b, l in zip(g.bs, restore) if b in after]
-        if c in after:
-            tail.append(f"dup z{c}.h, #1" if g.bits == 512 else f"mov z{c}.h, p{p_width[g.bits]}/z, #1")
-        new[g.last] = new[g.last] + tail + [f"{ret}:"]
-        if sum(map(len, new.values())) - 1 >= sum(len(bodies[i]) for i in span):
-            continue        # a lone triple whose weights and ones stay live: no shorter fused
+    fused = [g for g in groups if _shorter(g, seq, bodies, pre, post, p_all, p_temps, p_width, vlive)]
+    links = [False] + [_chains(a, b, seq, bodies, starts, touched) for a, b in zip(fused, fused[1:])]
+    done: dict = {}
+    for n, g in enumerate(fused):
         number[0] += 1
-        outlined += [f"{slow}:"] + restore + [l for i in span for l in bodies[i]] + [f"b {ret}"]
+        chain_in, chain_out = links[n], n + 1 < len(links) and links[n + 1]
+        new, slow, fu = _emit(g, seq, bodies, pre, post, p_all, p_temps, p_width, vlive, touched,
+                              number[0], chain_in, chain_out)
+        outlined += slow
         for i, b in new.items():
             bodies[i] = b
-        # dead after the group: the fast path leaves T, the Bs, the per-instruction
-        # temporaries... holding other values than the per-instruction lowering does
-        done[slow] = Fused(frozenset({f"z{z}" for z in range(32) if z not in after}
-                                     | {f"p{p}" for p in p_temps} | {"nzcv"}), c, g.bits)
+        done[slow[0][:-1]] = fu
     return done
+
+
+def _ones(g: Group, p_width: dict) -> str:
+    """The line that rebuilds the group's ones register (its value is known: lower/splat.py)."""
+    return f"dup z{g.ones}.h, #1" if g.bits == 512 else f"mov z{g.ones}.h, p{p_width[g.bits]}/z, #1"
+
+
+def _shorter(g: Group, seq, bodies, pre, post, p_all, p_temps, p_width, vlive) -> bool:
+    new, _, _ = _emit(g, seq, bodies, pre, post, p_all, p_temps, p_width, vlive, lambda i: (set(), set()),
+                      0, False, False)
+    return sum(map(len, new.values())) - 1 < sum(len(bodies[i]) for i in range(g.first, g.last + 1))
+
+
+def _chains(a: Group, b: Group, seq, bodies, starts, touched) -> bool:
+    """Group ``b`` may find the bias bytes ``a`` left in the ones register."""
+    if starts is None or (a.ones, a.bits) != (b.ones, b.bits):
+        return False
+    for k in range(a.last + 1, b.first + 1):
+        if starts[k]:
+            return False
+    from .peephole import effects, registers
+    for k in range(a.last + 1, b.first):
+        rd, wr = touched(seq[k])
+        if (seq[k].flow != "next" or a.ones in rd | wr
+                or any(effects(l).barrier or f"z{a.ones}" in registers(l.partition(" ")[2]) for l in bodies[k])):
+            return False
+    return True
+
+
+def _emit(g: Group, seq, bodies, pre, post, p_all, p_temps, p_width, vlive, touched, number: int,
+          chain_in: bool, chain_out: bool):
+    """(new bodies by index, the slow path's lines, Fused) of one group."""
+    p_temp = p_temps[0]
+    slow, ret = f".Lx2sve_dot{number}", f".Lx2sve_dot{number}r"
+    span = range(g.first, g.last + 1)
+    after = vlive.get(seq[g.last].address, frozenset())
+    restore = [f"sub z{b}.b, z{b}.b, #{WEIGHT_BIAS}" for b in g.bs]
+    c = g.ones          # holds the bias bytes inside the group: its value is known (lower/splat.py)
+    head = [f"add z{b}.b, z{b}.b, #{WEIGHT_BIAS}" for b in g.bs]
+    probe = g.bs[0]
+    if len(g.bs) > 1:
+        head.append(f"orr z{g.t}.d, z{g.bs[0]}.d, z{g.bs[1]}.d")
+        head += [f"orr z{g.t}.d, z{g.t}.d, z{b}.d" for b in g.bs[2:]]
+        probe = g.t
+    head += [f"cmplt p{p_temp}.b, p{p_all}/z, z{probe}.b, #0", f"b.ne {slow}"]
+    if not chain_in:
+        head.append(f"dup z{c}.b, #{WEIGHT_BIAS}")
+    fused = {tr.index: tr for tr in g.triples}
+    sa_of: Optional[int] = None
+    new: dict[int, list[str]] = {}
+    i = g.first
+    while i <= g.last:
+        tr = fused.get(i)
+        if tr is None:
+            new[i] = list(bodies[i])
+            if sa_of is not None and sa_of in touched(seq[i])[1]:
+                sa_of = None
+            i += 1
+            continue
+        out = head
+        head = []
+        if sa_of != tr.a:
+            out += [f"dup z{g.t}.s, #0", f"udot z{g.t}.s, z{tr.a}.b, z{c}.b"]
+            sa_of = tr.a
+        out += [f"udot z{tr.acc}.s, z{tr.a}.b, z{tr.b}.b", f"sub z{tr.acc}.s, z{tr.acc}.s, z{g.t}.s"]
+        if sa_of == tr.acc:
+            sa_of = None
+        a1, a2, a3 = (seq[k].address for k in (i, i + 1, i + 2))
+        new[i] = pre.get(a1, []) + out + post.get(a1, [])
+        new[i + 1] = pre.get(a2, []) + post.get(a2, [])
+        new[i + 2] = pre.get(a3, []) + post.get(a3, [])
+        i += 3
+    tail = [l for b, l in zip(g.bs, restore) if b in after]
+    if c in after and not chain_out:
+        tail.append(_ones(g, p_width))
+    new[g.last] = new[g.last] + tail + [f"{ret}:"]
+    lines = ([f"{slow}:"] + ([_ones(g, p_width)] if chain_in else []) + restore
+             + [l for i in span for l in bodies[i]]
+             + ([f"dup z{c}.b, #{WEIGHT_BIAS}"] if chain_out else []) + [f"b {ret}"])
+    # dead after the group: the fast path leaves T, the Bs, the per-instruction temporaries...
+    # holding other values than the per-instruction lowering does (the ones inside a chain are
+    # rebuilt by its last group, within the same stretch: translation validation compares them)
+    dead = {f"z{z}" for z in range(32) if z not in after} | {f"p{p}" for p in p_temps} | {"nzcv"}
+    return new, lines, Fused(frozenset(dead), c, g.bits)
 
 
 _SLOW = re.compile(r"\.Lx2sve_dot\d+:")
