@@ -19,6 +19,7 @@ from .ir import Gpr, Imm, Insn
 from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, lane_needs, layout_needs
 from .lower.borrow import BorrowPlan, plan_borrows
 from .lower.fuse import Fused, find_groups as fuse_groups, fuse as fuse_lines
+from .lower.nancheck import pair_checks as pair_nan_checks
 from .lower.peephole import detours_of, effects as peephole_effects, optimize, registers as peephole_registers
 from .lower.splat import splat_context, splat_in
 from .lower.upper import zero_above_in, zero_context
@@ -371,6 +372,8 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     t.outlined = list(outlined)
     if peephole:
         _fuse(t, labels, set(regions), live, vlive, splats, rm, plan)
+        if nan_mode == "exact":
+            _pair_nan_checks(t, labels, set(regions), rm)
         _peephole(t, labels, set(regions), vl, rm.p_all)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
@@ -422,6 +425,18 @@ def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: di
                          vlive=vlive,
                          touched=_vec_rw, outlined=t.outlined, number=[0], pre=plan.pre, post=plan.post, starts=starts)
     t.lines = [(i, b) for i, b in zip(seq, bodies)]
+
+
+def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap) -> None:
+    """One NaN check for two independent FP results (lower/nancheck.py)."""
+    if not t.outlined:
+        return
+    rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
+    seq, bodies = [i for i, _ in rows], [b for _, b in rows]
+    dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, rm.free_z)
+    if dead:
+        t.lines = [(i, b) for i, b in zip(seq, bodies)]
+        t.fused.update({label: Fused(d) for label, d in dead.items()})
 
 
 def stretch_starts(insns: list[Insn], labels: set[int], raw: set[int] = frozenset()) -> list[bool]:

@@ -82,10 +82,11 @@ class Group:
 
 
 class Fused(NamedTuple):
-    """What translation validation needs to know of a fused group."""
-    dead: frozenset         # registers left different from the per-instruction lowering (dead)
-    ones: int               # the z register the group assumes holds the word splat 1 ...
-    bits: int = 512         # ... in its low ``bits`` (zero above)
+    """What translation validation needs to know of a fused group (or merged NaN checks,
+    lower/nancheck.py)."""
+    dead: frozenset                 # registers left different from the per-instruction lowering (dead)
+    ones: Optional[int] = None      # the z register the group assumes holds the word splat 1 ...
+    bits: int = 512                 # ... in its low ``bits`` (zero above)
 
 
 def _plain(insn: Insn, mnemonic: str, bits: int) -> bool:

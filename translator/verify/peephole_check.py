@@ -71,7 +71,7 @@ def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str], frozenset]]
                 segs[-1][1] += flow.entered.lines
                 fu = t.fused.get(flow.entered.lines[0][:-1])
                 if fu is not None:
-                    segs[-1][2] |= fu.dead | {f"ones:z{fu.ones}:{fu.bits}"}
+                    segs[-1][2] |= fu.dead | ({f"ones:z{fu.ones}:{fu.bits}"} if fu.ones is not None else set())
     return [(a, b, c) for a, b, c in segs if a]
 
 
@@ -224,7 +224,7 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
         ran = False
         why = None
         for k in range(states):
-            small = bool(ignore) and k % 4 >= 2      # a fused group: its fast path half the time
+            small = any(r.startswith("ones:") for r in ignore) and k % 4 >= 2   # int8 groups' fast path
             st = _state(rng, vl, place, p_all, small, preds)
             for r in ignore:                         # what a fused group assumes (lower/fuse.py)
                 if r.startswith("ones:z"):

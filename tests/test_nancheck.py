@@ -1,0 +1,127 @@
+"""One NaN check for two independent FP results (translator/lower/nancheck.py, exact NaN mode):
+what is merged, and runs against the x86 model on NaN-rich states."""
+from __future__ import annotations
+
+import importlib
+import random
+import struct
+from pathlib import Path
+
+import pytest
+
+from translator.jit import CodeGenerator, ptr, rax
+from translator.jit import zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6
+from translator.lower.nancheck import pair_checks
+
+tr = importlib.import_module("translator.translate")
+
+try:
+    from translator.encode import assemble
+    from translator.verify.arm_exec import SCRATCH_BASE, ArmRunner
+    from translator.verify.state import ArmState, X86State
+    from translator.verify.x86model import execute
+    ArmRunner(512)
+    HAVE_ARM = True
+except Exception:                      # pragma: no cover - unicorn missing
+    HAVE_ARM = False
+needs_arm = pytest.mark.skipif(not HAVE_ARM, reason="unicorn with SVE is not available")
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "onednn-avx512-core"
+
+
+def _fma(acc: int, a: int, b: int, copy: int, n: int) -> list[str]:
+    return [f"mov z{copy}.d, z{acc}.d", f"fmla z{acc}.s, p0/m, z{a}.s, z{b}.s",
+            f"fcmuo p1.s, p0/z, z{acc}.s, z{acc}.s", "ptest p0, p1.b", f"b.ne .Lx{n + 1}", f".Lx{n}:"]
+
+
+def _fix(acc: int, copy: int, n: int) -> list[str]:
+    return [f".Lx{n + 1}:", f"fneg z{acc}.s, p1/m, z{acc}.s", f"fcmuo p2.s, p1/z, z{copy}.s, z{copy}.s",
+            f"mov z{acc}.s, p2/m, z{copy}.s", f"b .Lx{n}"]
+
+
+def test_two_independent_fmas_share_one_check():
+    bodies = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3)]
+    outlined = _fix(1, 30, 1) + _fix(4, 30, 3)
+    dead = pair_checks(bodies, [True, False], outlined, 0, [30, 29])
+    assert bodies[0] == ["mov z30.d, z1.d", "fmla z1.s, p0/m, z2.s, z3.s"]
+    # the second copy moves to a register the unit never uses, so the first one survives
+    assert bodies[1] == ["mov z29.d, z4.d", "fmla z4.s, p0/m, z2.s, z5.s",
+                         "fcmuo p1.s, p0/z, z1.s, z4.s", "ptest p0, p1.b", "b.ne .Lx2", ".Lx3:"]
+    # one slow path: each fix-up after recomputing its own NaN lanes, back after the second
+    assert outlined == [".Lx2:", "fcmuo p1.s, p0/z, z1.s, z1.s", "fneg z1.s, p1/m, z1.s",
+                        "fcmuo p2.s, p1/z, z30.s, z30.s", "mov z1.s, p2/m, z30.s",
+                        "fcmuo p1.s, p0/z, z4.s, z4.s", "fneg z4.s, p1/m, z4.s",
+                        "fcmuo p2.s, p1/z, z29.s, z29.s", "mov z4.s, p2/m, z29.s", "b .Lx3"]
+    assert set(dead) == {".Lx2"} and "z1" not in dead[".Lx2"] and "z4" not in dead[".Lx2"]
+
+
+def test_dependent_or_unrenamable_pairs_stay_apart():
+    dep = [_fma(1, 2, 3, 30, 1), _fma(4, 1, 5, 30, 3)]          # the second reads the first result
+    out = _fix(1, 30, 1) + _fix(4, 30, 3)
+    assert pair_checks(dep, [True, False], out, 0, [30, 29]) == {}
+    stuck = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3)]        # no spare register for the copy
+    assert pair_checks(stuck, [True, False], _fix(1, 30, 1) + _fix(4, 30, 3), 0, [30]) == {}
+    apart = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3)]        # a label between them
+    assert pair_checks(apart, [True, True], _fix(1, 30, 1) + _fix(4, 30, 3), 0, [30, 29]) == {}
+
+
+def _kernel() -> bytes:
+    g = CodeGenerator(strict=False)
+    g.vfmadd231ps(zmm0, zmm1, zmm2)
+    g.vfmadd231ps(zmm3, zmm4, zmm2)
+    g.vaddps(zmm5, zmm5, zmm6)
+    g.vmulps(zmm6, zmm1, ptr[rax])
+    return g.x86_code()
+
+
+_F32 = [0x7FC00000, 0xFFC00000, 0x7FA00001, 0xFF812345, 0x7F800000, 0xFF800000, 0x00000000, 0x80000000,
+        0x3F800000, 0x00000001]
+
+
+def _nan_rich(rng: random.Random) -> bytes:
+    return struct.pack("<16I", *(rng.choice(_F32) if rng.random() < 0.4 else rng.getrandbits(32) for _ in range(16)))
+
+
+@needs_arm
+def test_merged_checks_match_the_x86_model_on_nan_rich_states():
+    t = tr.translate(_kernel(), base=0, linear=True, nan_mode="exact")
+    assert any(v.ones is None for v in t.fused.values()), t.listing()
+    body = [l for i, b in t.lines if i is not None for l in b]
+    code = assemble(t.setup + body + ["b .Lx2sve_test_end"] + t.outlined + [".Lx2sve_test_end:"])
+    runner = ArmRunner(512)
+    rng = random.Random(11)
+    for _ in range(40):
+        x = X86State()
+        x.zmm = [_nan_rich(rng) for _ in range(32)]
+        x.mem = b"".join(_nan_rich(rng) for _ in range(len(x.mem) // 64))
+        x.gpr["rax"] = x.mem_base
+        a = ArmState(512)
+        a.z, a.mem, a.mem_base = list(x.zmm), x.mem, x.mem_base
+        a.x[6], a.x[28] = x.mem_base, SCRATCH_BASE
+        for insn in (i for i, _ in t.lines if i is not None):
+            x = execute(insn, x)
+        out = runner.run(code, a)
+        assert [out.z[k] for k in range(7)] == [x.zmm[k] for k in range(7)]
+
+
+@needs_arm
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
+def test_translation_validation_catches_a_fix_up_that_skips_its_recompute(monkeypatch):
+    from translator.lower import nancheck
+    from translator.verify import peephole_check
+    real = nancheck._pair
+
+    def broken(body1, body2, c1, c2, d1, d2, p_all, free_z):
+        r = real(body1, body2, c1, c2, d1, d2, p_all, free_z)
+        if r is None:
+            return None
+        b1, b2, slow, dead = r
+        second = [k for k, l in enumerate(slow) if l.startswith("fcmuo") and l.endswith(f"{c2.r}.{c2.T}, {c2.r}.{c2.T}")]
+        return b1, b2, [l for k, l in enumerate(slow) if k not in second], dead
+    monkeypatch.setattr(nancheck, "_pair", broken)
+    code = (CORPUS / "dnnl_dump_cpu_jit_avx512_common_1x1_conv_kernel.7.bin").read_bytes()
+    tr.KERNEL_CACHE.clear()
+    try:
+        rep = peephole_check.check(code, states=8, nan_mode="exact")
+    finally:
+        tr.KERNEL_CACHE.clear()
+    assert rep.mismatches
