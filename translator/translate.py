@@ -373,7 +373,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     if peephole:
         _fuse(t, labels, set(regions), live, vlive, splats, rm, plan)
         if nan_mode == "exact":
-            _pair_nan_checks(t, labels, set(regions), rm)
+            _pair_nan_checks(t, labels, set(regions), rm, vlive)
         _peephole(t, labels, set(regions), vl, rm.p_all)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
@@ -427,13 +427,20 @@ def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: di
     t.lines = [(i, b) for i, b in zip(seq, bodies)]
 
 
-def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap) -> None:
+def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap, vlive: dict) -> None:
     """One NaN check for two independent FP results (lower/nancheck.py)."""
     if not t.outlined:
         return
     rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
     seq, bodies = [i for i, _ in rows], [b for _, b in rows]
-    dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, rm.free_z)
+
+    def spare(k: int) -> list[int]:
+        """z registers no x86 value lives in over instructions k and k+1, which neither names."""
+        busy = vlive.get(seq[k].address, _ALL_Z) | vlive.get(seq[k + 1].address, _ALL_Z)
+        for i in (seq[k], seq[k + 1]):
+            busy = busy | _vec_rw(i)[0] | _vec_rw(i)[1]
+        return [z for z in range(31, -1, -1) if z not in busy]
+    dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, spare)
     if dead:
         t.lines = [(i, b) for i, b in zip(seq, bodies)]
         t.fused.update({label: Fused(d) for label, d in dead.items()})

@@ -86,10 +86,13 @@ def _rename(lines: list[str], old: str, new: str) -> Optional[list[str]]:
 
 
 def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str], p_all: int,
-                free_z: list[int]) -> dict[str, frozenset]:
-    """Merge the NaN checks of neighbouring independent FP instructions, in place. Returns
-    {merged slow path's label: registers the merged code may leave different from the separate
-    checks (temporaries, the check predicates, NZCV)} for translation validation."""
+                free_z) -> dict[str, frozenset]:
+    """Merge the NaN checks of neighbouring independent FP instructions, in place. ``free_z``:
+    the z registers free over instructions k and k+1 (a list, or a function of k): no x86 value
+    lives in them there and neither instruction names them. Returns {merged slow path's label:
+    registers the merged code may leave different from the separate checks (temporaries, the
+    check predicates, NZCV)} for translation validation."""
+    spare_at = free_z if callable(free_z) else (lambda k: free_z)
     detours = detours_of(outlined, p_all)
     merged: dict[str, list[str]] = {}
     dropped: set[str] = set()
@@ -102,7 +105,8 @@ def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str]
                 and c1.r != c2.r and c1.slow in detours and c2.slow in detours
                 and detours[c1.slow].ret == c1.ret and detours[c2.slow].ret == c2.ret
                 and c1.slow not in merged and c2.slow not in merged):
-            pair = _pair(bodies[k], bodies[k + 1], c1, c2, detours[c1.slow], detours[c2.slow], p_all, free_z)
+            pair = _pair(bodies[k], bodies[k + 1], c1, c2, detours[c1.slow], detours[c2.slow], p_all,
+                         list(spare_at(k)))
         if pair is None:
             k += 1
             continue
@@ -132,7 +136,7 @@ def _pair(body1, body2, c1: _Check, c2: _Check, d1: Detour, d2: Detour, p_all: i
         first = next((effects(l, p_all) for l in core2 if reg in _names([l])), None)
         spare = next((f"z{z}" for z in free_z if f"z{z}" not in used), None)
         if (not reg.startswith("z") or int(reg[1:]) not in free_z or spare is None or first is None
-                or reg in first.reads or reg not in first.writes):
+                or reg in first.reads or reg not in first.writes):     # (free there, written first)
             return None                     # not a temporary of the second, or no register to move it to
         core2, fix2 = _rename(core2, reg, spare), _rename(fix2, reg, spare)
         if core2 is None or fix2 is None:
