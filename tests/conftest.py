@@ -37,3 +37,17 @@ def exact_forms(names) -> str:
     """An ``--only`` regex matching exactly these form names."""
     import re
     return "^(" + "|".join(re.escape(f) for f in names) + ")$"
+
+
+def _arm_available() -> bool:
+    """unicorn with SVE runs here (the A64 side of the run-against-the-model tests)."""
+    try:
+        from translator.verify.arm_exec import ArmRunner
+        ArmRunner(512)
+        return True
+    except Exception:                   # pragma: no cover - unicorn missing
+        return False
+
+
+HAVE_ARM = _arm_available()
+needs_arm = pytest.mark.skipif(not HAVE_ARM, reason="unicorn with SVE is not available")

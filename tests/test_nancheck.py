@@ -12,19 +12,15 @@ import pytest
 from translator.jit import CodeGenerator, ptr, rax
 from translator.jit import zmm0, zmm1, zmm2, zmm3, zmm4, zmm5, zmm6
 from translator.lower.nancheck import pair_checks
+from translator.encode import assemble
+from translator.verify.arm_exec import SCRATCH_BASE, ArmRunner
+from translator.verify.state import ArmState, X86State
+from translator.verify.x86model import execute
+
+from conftest import needs_arm
 
 tr = importlib.import_module("translator.translate")
 
-try:
-    from translator.encode import assemble
-    from translator.verify.arm_exec import SCRATCH_BASE, ArmRunner
-    from translator.verify.state import ArmState, X86State
-    from translator.verify.x86model import execute
-    ArmRunner(512)
-    HAVE_ARM = True
-except Exception:                      # pragma: no cover - unicorn missing
-    HAVE_ARM = False
-needs_arm = pytest.mark.skipif(not HAVE_ARM, reason="unicorn with SVE is not available")
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "onednn-avx512-core"
 
 
