@@ -50,6 +50,17 @@ def test_two_independent_fmas_share_one_check():
     assert set(dead) == {".Lx2"} and "z1" not in dead[".Lx2"] and "z4" not in dead[".Lx2"]
 
 
+def test_three_or_four_checks_or_two_predicates():
+    bodies = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3), _fma(6, 2, 7, 30, 5)]
+    outlined = _fix(1, 30, 1) + _fix(4, 30, 3) + _fix(6, 30, 5)
+    assert set(pair_checks(bodies, [True, False, False], outlined, 0, [30, 29, 28], [9])) == {".Lx2"}
+    assert bodies[0][-1] == "fmla z1.s, p0/m, z2.s, z3.s" and bodies[1][-1] == "fmla z4.s, p0/m, z2.s, z5.s"
+    assert bodies[2][-5:] == ["fcmuo p1.s, p0/z, z1.s, z4.s", "fcmuo p9.s, p0/z, z6.s, z6.s",
+                              "orrs p1.b, p0/z, p1.b, p9.b", "b.ne .Lx2", ".Lx5:"]
+    assert [b[0] for b in bodies] == ["mov z30.d, z1.d", "mov z29.d, z4.d", "mov z28.d, z6.d"]
+    assert outlined[0] == ".Lx2:" and outlined[-1] == "b .Lx5" and len(outlined) == 1 + 3 * 4 + 1
+
+
 def test_dependent_or_unrenamable_pairs_stay_apart():
     dep = [_fma(1, 2, 3, 30, 1), _fma(4, 1, 5, 30, 3)]          # the second reads the first result
     out = _fix(1, 30, 1) + _fix(4, 30, 3)
@@ -104,16 +115,16 @@ def test_merged_checks_match_the_x86_model_on_nan_rich_states():
 def test_translation_validation_catches_a_fix_up_that_skips_its_recompute(monkeypatch):
     from translator.lower import nancheck
     from translator.verify import peephole_check
-    real = nancheck._pair
+    real = nancheck._group
 
-    def broken(body1, body2, c1, c2, d1, d2, p_all, free_z):
-        r = real(body1, body2, c1, c2, d1, d2, p_all, free_z)
+    def broken(bodies, checks, detours, p_all, free_z, free_p):
+        r = real(bodies, checks, detours, p_all, free_z, free_p)
         if r is None:
             return None
-        b1, b2, slow, dead = r
-        second = [k for k, l in enumerate(slow) if l.startswith("fcmuo") and l.endswith(f"{c2.r}.{c2.T}, {c2.r}.{c2.T}")]
-        return b1, b2, [l for k, l in enumerate(slow) if k not in second], dead
-    monkeypatch.setattr(nancheck, "_pair", broken)
+        new, slow, dead = r
+        again = {f"fcmuo {c.pn}.{c.T}, {c.pg}/z, {c.r}.{c.T}, {c.r}.{c.T}" for c in checks[1:]}
+        return new, [l for l in slow if l not in again], dead
+    monkeypatch.setattr(nancheck, "_group", broken)
     code = (CORPUS / "dnnl_dump_cpu_jit_avx512_common_1x1_conv_kernel.7.bin").read_bytes()
     tr.KERNEL_CACHE.clear()
     try:

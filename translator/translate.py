@@ -434,13 +434,14 @@ def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap
     rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
     seq, bodies = [i for i, _ in rows], [b for _, b in rows]
 
-    def spare(k: int) -> list[int]:
-        """z registers no x86 value lives in over instructions k and k+1, which neither names."""
-        busy = vlive.get(seq[k].address, _ALL_Z) | vlive.get(seq[k + 1].address, _ALL_Z)
-        for i in (seq[k], seq[k + 1]):
-            busy = busy | _vec_rw(i)[0] | _vec_rw(i)[1]
+    def spare(k: int, n: int) -> list[int]:
+        """z registers no x86 value lives in over instructions k .. k+n-1, which none names."""
+        busy: frozenset = frozenset()
+        for i in seq[k:k + n]:
+            busy = busy | vlive.get(i.address, _ALL_Z) | _vec_rw(i)[0] | _vec_rw(i)[1]
         return [z for z in range(31, -1, -1) if z not in busy]
-    dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, spare)
+    dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, spare,
+                           rm.free_p_low + rm.free_p_high)
     if dead:
         t.lines = [(i, b) for i, b in zip(seq, bodies)]
         t.fused.update({label: Fused(d) for label, d in dead.items()})

@@ -85,74 +85,99 @@ def _rename(lines: list[str], old: str, new: str) -> Optional[list[str]]:
     return [pat.sub(new, l) for l in lines]
 
 
+GROUP = 4          # checks merged at most into one
+
+
 def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str], p_all: int,
-                free_z) -> dict[str, frozenset]:
-    """Merge the NaN checks of neighbouring independent FP instructions, in place. ``free_z``:
-    the z registers free over instructions k and k+1 (a list, or a function of k): no x86 value
-    lives in them there and neither instruction names them. Returns {merged slow path's label:
-    registers the merged code may leave different from the separate checks (temporaries, the
-    check predicates, NZCV)} for translation validation."""
-    spare_at = free_z if callable(free_z) else (lambda k: free_z)
+                free_z, free_p=()) -> dict[str, frozenset]:
+    """Merge the NaN checks of up to GROUP neighbouring independent FP instructions, in place.
+    ``free_z``: the z registers free over instructions k .. k+n-1 (a list, or a function of
+    (k, n)): no x86 value lives in them there and none of them names them. ``free_p``: predicate
+    temporaries (a group of three or four ORs two check predicates). Returns {merged slow path's
+    label: registers the merged code may leave different from the separate checks
+    (temporaries, the check predicates, NZCV)} for translation validation."""
+    spare_at = free_z if callable(free_z) else (lambda k, n: free_z)
     detours = detours_of(outlined, p_all)
     merged: dict[str, list[str]] = {}
     dropped: set[str] = set()
     out: dict[str, frozenset] = {}
     k = 0
     while k + 1 < len(bodies):
-        c1, c2 = _Check(bodies[k]), _Check(bodies[k + 1])
-        pair = None
-        if (c1.ok and c2.ok and not starts[k + 1] and (c1.T, c1.pg, c1.pa) == (c2.T, c2.pg, c2.pa)
-                and c1.r != c2.r and c1.slow in detours and c2.slow in detours
-                and detours[c1.slow].ret == c1.ret and detours[c2.slow].ret == c2.ret
-                and c1.slow not in merged and c2.slow not in merged):
-            pair = _pair(bodies[k], bodies[k + 1], c1, c2, detours[c1.slow], detours[c2.slow], p_all,
-                         list(spare_at(k)))
-        if pair is None:
+        got = None
+        for n in range(min(GROUP, len(bodies) - k), 1, -1):
+            if any(starts[k + 1:k + n]):
+                continue
+            checks = [_Check(b) for b in bodies[k:k + n]]
+            if not all(c.ok and c.slow in detours and detours[c.slow].ret == c.ret and c.slow not in merged
+                       for c in checks):
+                continue
+            if len({(c.T, c.pg, c.pa) for c in checks}) != 1 or len({c.r for c in checks}) != n:
+                continue
+            got = _group(bodies[k:k + n], checks, [detours[c.slow] for c in checks], p_all,
+                         list(spare_at(k, n)), list(free_p))
+            if got is not None:
+                break
+        if got is None:
             k += 1
             continue
-        b1, b2, slow, dead = pair
-        bodies[k], bodies[k + 1] = b1, b2
-        merged[c1.slow] = slow
-        dropped.add(c2.slow)
-        out[c1.slow] = dead
-        k += 2
+        new_bodies, slow, dead = got
+        bodies[k:k + n] = new_bodies
+        merged[checks[0].slow] = slow
+        dropped.update(c.slow for c in checks[1:])
+        out[checks[0].slow] = dead
+        k += n
     if merged:
         outlined[:] = _rebuild(outlined, merged, dropped)
     return out
 
 
-def _pair(body1, body2, c1: _Check, c2: _Check, d1: Detour, d2: Detour, p_all: int, free_z: list[int]):
-    core1, core2 = body1[:-4], body2[:-4]
-    fix1 = [f"fcmuo {c1.pn}.{c1.T}, {c1.pg}/z, {c1.r}.{c1.T}, {c1.r}.{c1.T}"] + list(d1.lines[1:-1])
-    fix2 = [f"fcmuo {c2.pn}.{c2.T}, {c2.pg}/z, {c2.r}.{c2.T}, {c2.r}.{c2.T}"] + list(d2.lines[1:-1])
-    if c1.r in _names(core2) or any(effects(l, p_all).barrier for l in core2):
-        return None                         # the second reads the first result, or is not modelled
-    need1, wrote1 = _flow(fix1, p_all)
-    need2, _ = _flow(fix2, p_all)
-    _, wrote_core2 = _flow(core2, p_all)
-    clash = wrote_core2 & need1
-    used = _names(core1) | _names(core2) | _names(fix1) | _names(fix2) | _names(body1[-4:]) | _names(body2[-4:])
-    for reg in sorted(clash):
-        first = next((effects(l, p_all) for l in core2 if reg in _names([l])), None)
-        spare = next((f"z{z}" for z in free_z if f"z{z}" not in used), None)
-        if (not reg.startswith("z") or int(reg[1:]) not in free_z or spare is None or first is None
-                or reg in first.reads or reg not in first.writes):     # (free there, written first)
-            return None                     # not a temporary of the second, or no register to move it to
-        core2, fix2 = _rename(core2, reg, spare), _rename(fix2, reg, spare)
-        if core2 is None or fix2 is None:
+def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free_z: list[int],
+           free_p: list[int]):
+    """(new bodies, the merged slow path, registers that may differ), or None."""
+    cores = [b[:-4] for b in bodies]
+    fixes = [[f"fcmuo {c.pn}.{c.T}, {c.pg}/z, {c.r}.{c.T}, {c.r}.{c.T}"] + list(d.lines[1:-1])
+             for c, d in zip(checks, detours)]
+    used = set().union(*(_names(x) for x in cores + fixes), *(_names(b[-4:]) for b in bodies))
+    for j in range(1, len(bodies)):
+        if any(effects(l, p_all).barrier for l in cores[j]):
+            return None                     # the checks would move past something not modelled
+        if any(c.r in _names(cores[j]) for c in checks[:j]):
+            return None                     # reads (or writes) an earlier result
+        need = set().union(*(_flow(f, p_all)[0] for f in fixes[:j]))
+        for reg in sorted(_flow(cores[j], p_all)[1] & need):
+            first = next((effects(l, p_all) for l in cores[j] if reg in _names([l])), None)
+            spare = next((f"z{z}" for z in free_z if f"z{z}" not in used), None)
+            if (not reg.startswith("z") or int(reg[1:]) not in free_z or spare is None or first is None
+                    or reg in first.reads or reg not in first.writes):     # (free there, written first)
+                return None                 # not a temporary of this one, or no register to move it to
+            cores[j], fixes[j] = _rename(cores[j], reg, spare), _rename(fixes[j], reg, spare)
+            if cores[j] is None or fixes[j] is None:
+                return None
+            used.add(spare)
+        wrote_before = set().union(*(_flow(f, p_all)[1] for f in fixes[:j])) - {c.r for c in checks[:j]}
+        if _flow(fixes[j], p_all)[0] & wrote_before - {checks[j].pn}:
+            return None                     # its fix-up would read what an earlier one wrote
+    c0, last = checks[0], checks[-1]
+    rs = [c.r for c in checks]
+    if len(rs) == 2:
+        test = [f"fcmuo {last.pn}.{c0.T}, {c0.pg}/z, {rs[0]}.{c0.T}, {rs[1]}.{c0.T}", f"ptest {c0.pa}, {last.pn}.b"]
+        preds = {last.pn}
+    else:
+        other = next((f"p{p}" for p in free_p if f"p{p}" not in used and f"p{p}" != last.pn), None)
+        if other is None:
             return None
-        used.add(spare)
-        need2, _ = _flow(fix2, p_all)
-    if need2 & (wrote1 - {c1.r}) - {c2.pn}:
-        return None                         # the second fix-up would read what the first one wrote
-    b2 = core2 + [f"fcmuo {c2.pn}.{c2.T}, {c2.pg}/z, {c1.r}.{c1.T}, {c2.r}.{c2.T}",
-                  f"ptest {c1.pa}, {c2.pn}.b", f"b.ne {c1.slow}", f"{c2.ret}:"]
-    slow = fix1 + fix2 + [f"b {c2.ret}"]
-    # what may differ from the separate checks: the fix-ups' temporaries (they now run when
-    # either result has a NaN), the copies, the check predicates, NZCV; never the two results
-    _, wrote = _flow(fix1 + fix2 + core1 + core2, p_all)
-    dead = frozenset((wrote | {c1.pn, c2.pn, "nzcv"}) - {c1.r, c2.r})
-    return core1, b2, slow, dead
+        r4 = rs[3] if len(rs) == 4 else rs[2]
+        test = [f"fcmuo {last.pn}.{c0.T}, {c0.pg}/z, {rs[0]}.{c0.T}, {rs[1]}.{c0.T}",
+                f"fcmuo {other}.{c0.T}, {c0.pg}/z, {rs[2]}.{c0.T}, {r4}.{c0.T}",
+                f"orrs {last.pn}.b, {c0.pa}/z, {last.pn}.b, {other}.b"]
+        preds = {last.pn, other}
+    new = cores[:-1] + [cores[-1] + test + [f"b.ne {c0.slow}", f"{last.ret}:"]]
+    slow = [l for f in fixes for l in f] + [f"b {last.ret}"]
+    # what may differ from the separate checks: the fix-ups' temporaries (they now run when any
+    # result has a NaN), the copies, the check predicates, NZCV; never the results
+    _, wrote = _flow([l for x in fixes + cores for l in x], p_all)
+    dead = frozenset((wrote | preds | {c.pn for c in checks} | {"nzcv"}) - set(rs))
+    return new, slow, dead
 
 
 def _rebuild(outlined: list[str], merged: dict[str, list[str]], dropped: set[str]) -> list[str]:

@@ -56,7 +56,7 @@ _STORES = frozenset({"str", "strb", "strh", "stur", "sturb", "sturh", "stp", "st
 _SINGLE_DEST = frozenset("""
 add sub and orr eor bic orn eon lsl lsr asr ror mov movz movn movk mvn neg mul madd msub smulh umulh
 udiv sdiv adr adrp csel csinc csinv csneg cset csetm cinc ubfx sbfx ubfiz sbfiz bfi bfxil extr clz
-cls rbit rev rev16 rev32 sxtb sxth sxtw uxtb uxth uxtw adds subs ands bics negs adc sbc adcs sbcs
+cls rbit rev rev16 rev32 sxtb sxth sxtw uxtb uxth uxtw adds subs ands bics orrs negs adc sbc adcs sbcs
 ldr ldrb ldrh ldrsb ldrsh ldrsw ldur ldurb ldurh ldursb ldursh ldursw
 ld1b ld1h ld1w ld1d ld1sb ld1sh ld1sw ld1rb ld1rh ld1rw ld1rd ld1rsb ld1rsh ld1rsw ld1rqb ld1rqh
 ld1rqw ld1rqd ldnt1b ldnt1h ldnt1w ldnt1d
@@ -74,7 +74,7 @@ fexpa ftssel ftsmul ftmad
 """.split())
 _FLAGS_ONLY = frozenset("cmp cmn tst ccmp ccmn fcmp fcmpe ptest".split())
 # Of those, the ones that set NZCV (never dropped) and the ones that read it.
-_SETS_FLAGS = frozenset("""adds subs ands bics negs adcs sbcs whilelo whilelt whilele whilels
+_SETS_FLAGS = frozenset("""adds subs ands bics orrs negs adcs sbcs whilelo whilelt whilele whilels
 cmpeq cmpne cmpgt cmpge cmplt cmple cmphi cmphs cmplo cmpls ptrues brkas brkbs""".split())
 _READS_FLAGS = frozenset("csel csinc csinv csneg cset csetm cinc adc sbc adcs sbcs".split())
 # Pure, when no other rule forbids it: eligible to be dropped as a recomputation.
