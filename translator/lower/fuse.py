@@ -43,7 +43,8 @@ is shorter than the per-instruction lowering.
 Proof: verify/peephole_check.py runs each fused group against the unfused lowering (which
 ``x2sve verify`` proves per form) on states whose bytes are drawn both from the whole range
 (slow path) and from [-64, 63] (fast path), tests/test_fuse.py runs the fused code against the
-x86 model.
+x86 model, and the e2e int8 kernels (AVX2 GEMM, AVX-512 convolutions with 7-bit weights) run
+bit-exact against native x86 with every slow path trapping (``slow_paths_trapping``).
 """
 from __future__ import annotations
 

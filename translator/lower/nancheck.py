@@ -11,11 +11,12 @@ In exact NaN mode every FP instruction ends with a check of its result and an ou
   .Lx1:
 
 ``fcmuo`` is true where *either* operand is a NaN, so two independent results need one check:
-``fcmuo p1.s, p0/z, z1.s, z4.s``. ``pair_checks`` merges the checks of neighbouring
-instructions in a straight-line stretch: the first loses its three lines, the second checks both
-results, and one out-of-line path runs both fix-ups, each after recomputing its own NaN lanes
-(a fix-up is governed by them, so on a result without NaN lanes it changes nothing). Three
-instructions fewer per pair.
+``fcmuo p1.s, p0/z, z1.s, z4.s``. ``pair_checks`` merges the checks of up to four neighbouring
+instructions in a straight-line stretch: the earlier ones lose their three lines, the last
+checks every result (three or four: two ``fcmuo`` ORed by ``orrs``, which sets the flags), and
+one out-of-line path runs all the fix-ups, each after recomputing its own NaN lanes (a fix-up is
+governed by them, so on a result without NaN lanes it changes nothing). Three instructions fewer
+per pair, five per group of three, seven per four.
 
 Conditions: both fix-ups are straight-line detours (lower/peephole.py); the second instruction
 does not name the first result; nothing the second one's body writes is read by the first
@@ -24,8 +25,10 @@ second that collides with it is renamed to a register the unit never uses); the 
 reads nothing the first one writes.
 
 Proof: verify/peephole_check.py runs every segment with and without the passes on NaN-rich
-states (tests/test_nancheck.py, both corpora in exact mode); the per-instruction fix-ups are
-proved by ``x2sve verify``.
+states (tests/test_nancheck.py; both corpora in exact mode: 0 mismatches, and a fix-up that skips
+its recompute is caught); the per-instruction fix-ups are proved by ``x2sve verify``; the e2e
+kernels with merged checks (1x1 conv, brgemm, eltwise, pooling, norms) run bit-exact against
+native x86.
 """
 from __future__ import annotations
 
