@@ -61,6 +61,20 @@ def test_three_or_four_checks_or_two_predicates():
     assert outlined[0] == ".Lx2:" and outlined[-1] == "b .Lx5" and len(outlined) == 1 + 3 * 4 + 1
 
 
+def test_a_fix_up_never_undoes_a_later_reload_of_an_x86_register():
+    """The first fix-up writes z31 as a temporary; the second instruction reloads z31's x86 value
+    (a borrowed register's reload): merged, the fix-up would run after the reload."""
+    first = _fma(1, 2, 3, 30, 1)
+    second = _fma(4, 2, 5, 30, 3)[:-4] + ["ldr z31, [x28, #33, mul vl]"] + _fma(4, 2, 5, 30, 3)[-4:]
+    fix1 = _fix(1, 30, 1)
+    fix1 = fix1[:1] + ["mov z31.s, #0x400000"] + fix1[1:]
+    args = ([first, second], [True, False], fix1 + _fix(4, 30, 3), 0, [30, 29], ())
+    assert pair_checks(*[[list(b) for b in args[0]]] + list(args[1:]),
+                       live=lambda k, n: [frozenset(), frozenset({"z31"})]) == {}
+    assert pair_checks(*[[list(b) for b in args[0]]] + list(args[1:]),       # z31 dead there: fine
+                       live=lambda k, n: [frozenset(), frozenset()]) != {}
+
+
 def test_dependent_or_unrenamable_pairs_stay_apart():
     dep = [_fma(1, 2, 3, 30, 1), _fma(4, 1, 5, 30, 3)]          # the second reads the first result
     out = _fix(1, 30, 1) + _fix(4, 30, 3)
@@ -117,8 +131,8 @@ def test_translation_validation_catches_a_fix_up_that_skips_its_recompute(monkey
     from translator.verify import peephole_check
     real = nancheck._group
 
-    def broken(bodies, checks, detours, p_all, free_z, free_p):
-        r = real(bodies, checks, detours, p_all, free_z, free_p)
+    def broken(bodies, checks, detours, p_all, free_z, free_p, live=None):
+        r = real(bodies, checks, detours, p_all, free_z, free_p, live)
         if r is None:
             return None
         new, slow, dead = r

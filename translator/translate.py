@@ -440,8 +440,10 @@ def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap
         for i in seq[k:k + n]:
             busy = busy | vlive.get(i.address, _ALL_Z) | _vec_rw(i)[0] | _vec_rw(i)[1]
         return [z for z in range(31, -1, -1) if z not in busy]
+    def live(k: int, n: int) -> list[frozenset]:
+        return [frozenset(f"z{z}" for z in vlive.get(i.address, _ALL_Z)) for i in seq[k:k + n]]
     dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, spare,
-                           rm.free_p_low + rm.free_p_high)
+                           rm.free_p_low + rm.free_p_high, live)
     if dead:
         t.lines = [(i, b) for i, b in zip(seq, bodies)]
         t.fused.update({label: Fused(d) for label, d in dead.items()})

@@ -92,14 +92,17 @@ GROUP = 4          # checks merged at most into one
 
 
 def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str], p_all: int,
-                free_z, free_p=()) -> dict[str, frozenset]:
+                free_z, free_p=(), live=None) -> dict[str, frozenset]:
     """Merge the NaN checks of up to GROUP neighbouring independent FP instructions, in place.
     ``free_z``: the z registers free over instructions k .. k+n-1 (a list, or a function of
     (k, n)): no x86 value lives in them there and none of them names them. ``free_p``: predicate
-    temporaries (a group of three or four ORs two check predicates). Returns {merged slow path's
+    temporaries (a group of three or four ORs two check predicates). ``live(k, n)``: for each of
+    instructions k .. k+n-1 the z registers ("zN") holding x86 values after it (default: all;
+    a fix-up that now runs later must not overwrite one of them). Returns {merged slow path's
     label: registers the merged code may leave different from the separate checks
     (temporaries, the check predicates, NZCV)} for translation validation."""
     spare_at = free_z if callable(free_z) else (lambda k, n: free_z)
+    live_at = live or (lambda k, n: [frozenset(f"z{z}" for z in range(32))] * n)
     detours = detours_of(outlined, p_all)
     merged: dict[str, list[str]] = {}
     dropped: set[str] = set()
@@ -117,7 +120,7 @@ def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str]
             if len({(c.T, c.pg, c.pa) for c in checks}) != 1 or len({c.r for c in checks}) != n:
                 continue
             got = _group(bodies[k:k + n], checks, [detours[c.slow] for c in checks], p_all,
-                         list(spare_at(k, n)), list(free_p))
+                         list(spare_at(k, n)), list(free_p), list(live_at(k, n)))
             if got is not None:
                 break
         if got is None:
@@ -135,8 +138,10 @@ def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str]
 
 
 def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free_z: list[int],
-           free_p: list[int]):
-    """(new bodies, the merged slow path, registers that may differ), or None."""
+           free_p: list[int], live: list[frozenset] | None = None):
+    """(new bodies, the merged slow path, registers that may differ), or None. ``live[j]``: the
+    z registers holding x86 values after instruction j."""
+    live = live or [frozenset(f"z{z}" for z in range(32))] * len(bodies)
     cores = [b[:-4] for b in bodies]
     fixes = [[f"fcmuo {c.pn}.{c.T}, {c.pg}/z, {c.r}.{c.T}, {c.r}.{c.T}"] + list(d.lines[1:-1])
              for c, d in zip(checks, detours)]
@@ -160,6 +165,11 @@ def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free
         wrote_before = set().union(*(_flow(f, p_all)[1] for f in fixes[:j])) - {c.r for c in checks[:j]}
         if _flow(fixes[j], p_all)[0] & wrote_before - {checks[j].pn}:
             return None                     # its fix-up would read what an earlier one wrote
+    for i in range(len(bodies) - 1):    # a fix-up now runs after the later instructions: it must
+        temps = _flow(fixes[i], p_all)[1] - {checks[i].r}      # not undo what they leave in
+        for k in range(i + 1, len(bodies)):                    # an x86 register (a borrowed
+            if temps & _flow(cores[k], p_all)[1] & live[k]:    # register's reload, say)
+                return None
     c0, last = checks[0], checks[-1]
     rs = [c.r for c in checks]
     if len(rs) == 2:
@@ -179,7 +189,7 @@ def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free
     # what may differ from the separate checks: the fix-ups' temporaries (they now run when any
     # result has a NaN), the copies, the check predicates, NZCV; never the results
     _, wrote = _flow([l for x in fixes + cores for l in x], p_all)
-    dead = frozenset((wrote | preds | {c.pn for c in checks} | {"nzcv"}) - set(rs))
+    dead = frozenset((wrote | preds | {c.pn for c in checks} | {"nzcv"}) - set(rs) - live[-1])
     return new, slow, dead
 
 
