@@ -42,11 +42,11 @@ def test_two_independent_fmas_share_one_check():
     # the second copy moves to a register the unit never uses, so the first one survives
     assert bodies[1] == ["mov z29.d, z4.d", "fmla z4.s, p0/m, z2.s, z5.s",
                          "fcmuo p1.s, p0/z, z1.s, z4.s", "ptest p0, p1.b", "b.ne .Lx2", ".Lx3:"]
-    # one slow path: each fix-up after recomputing its own NaN lanes, back after the second
-    assert outlined == [".Lx2:", "fcmuo p1.s, p0/z, z1.s, z1.s", "fneg z1.s, p1/m, z1.s",
-                        "fcmuo p2.s, p1/z, z30.s, z30.s", "mov z1.s, p2/m, z30.s",
-                        "fcmuo p1.s, p0/z, z4.s, z4.s", "fneg z4.s, p1/m, z4.s",
-                        "fcmuo p2.s, p1/z, z29.s, z29.s", "mov z4.s, p2/m, z29.s", "b .Lx3"]
+    # one slow path, the last fix-up first, each after recomputing its own NaN lanes
+    assert outlined == [".Lx2:", "fcmuo p1.s, p0/z, z4.s, z4.s", "fneg z4.s, p1/m, z4.s",
+                        "fcmuo p2.s, p1/z, z29.s, z29.s", "mov z4.s, p2/m, z29.s",
+                        "fcmuo p1.s, p0/z, z1.s, z1.s", "fneg z1.s, p1/m, z1.s",
+                        "fcmuo p2.s, p1/z, z30.s, z30.s", "mov z1.s, p2/m, z30.s", "b .Lx3"]
     assert set(dead) == {".Lx2"} and "z1" not in dead[".Lx2"] and "z4" not in dead[".Lx2"]
 
 
@@ -75,12 +75,59 @@ def test_a_fix_up_never_undoes_a_later_reload_of_an_x86_register():
                        live=lambda k, n: [frozenset(), frozenset()]) != {}
 
 
+def test_a_clobbered_broadcast_is_loaded_again_by_its_fix_up():
+    """Dense kernels: both broadcast FMAs load into z31 and copy into z27, with no register to
+    spare. The first copy goes to a scratch slot; the first fix-up (run last) loads its
+    broadcast again and its copy back."""
+    def bcst(acc, disp, n):
+        return [f"add x16, x13, #{disp}", "ld1rw {z31.s}, p0/z, [x16]"] + _fma(acc, 28, 31, 27, n)
+    bodies = [bcst(0, 256, 1), bcst(1, 512, 3)]
+    # the fix-ups read the broadcast (z31) and the copy (z27)
+    out = [".Lx2:", "fneg z0.s, p1/m, z0.s", "fcmuo p2.s, p1/z, z31.s, z31.s", "mov z0.s, p2/m, z31.s",
+                     "fcmuo p2.s, p1/z, z27.s, z27.s", "mov z0.s, p2/m, z27.s", "b .Lx1",
+                     ".Lx4:", "fneg z1.s, p1/m, z1.s", "fcmuo p2.s, p1/z, z31.s, z31.s", "mov z1.s, p2/m, z31.s",
+                     "fcmuo p2.s, p1/z, z27.s, z27.s", "mov z1.s, p2/m, z27.s", "b .Lx3"]
+    assert pair_checks(bodies, [True, False], out, 0, [], live=lambda k, n: [frozenset()] * n) != {}
+    assert bodies[0][2] == "str z0, [x28, #36, mul vl]"
+    first_fix = out[out.index("fcmuo p1.s, p0/z, z0.s, z0.s"):]
+    assert first_fix[1:4] == ["add x16, x13, #256", "ld1rw {z31.s}, p0/z, [x16]", "ldr z27, [x28, #36, mul vl]"] \
+        or first_fix[1:4] == ["ldr z27, [x28, #36, mul vl]", "add x16, x13, #256", "ld1rw {z31.s}, p0/z, [x16]"]
+    assert out.index("fcmuo p1.s, p0/z, z1.s, z1.s") < out.index("fcmuo p1.s, p0/z, z0.s, z0.s")
+
+
+@needs_arm
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
+@pytest.mark.parametrize("what", ["stash", "load"])
+def test_translation_validation_catches_a_fix_up_that_does_not_bring_back(monkeypatch, what):
+    """Drop the reload of the stashed copy, or the repeated broadcast load: caught."""
+    from translator.lower import nancheck
+    from translator.verify import peephole_check
+    real = nancheck._restore
+
+    def broken(reg, core, clobbered, mem, slot, p_all):
+        r = real(reg, core, clobbered, mem, slot, p_all)
+        if r is not None and r[2] == (what == "stash"):
+            return r[0], [], r[2]
+        return r
+    monkeypatch.setattr(nancheck, "_restore", broken)
+    code = (CORPUS / "dnnl_dump_cpu__jit_avx512_common_conv_fwd_kernel.10.bin").read_bytes()
+    tr.KERNEL_CACHE.clear()
+    try:
+        rep = peephole_check.check(code, states=8, nan_mode="exact")
+    finally:
+        tr.KERNEL_CACHE.clear()
+    assert rep.mismatches
+
+
 def test_dependent_or_unrenamable_pairs_stay_apart():
     dep = [_fma(1, 2, 3, 30, 1), _fma(4, 1, 5, 30, 3)]          # the second reads the first result
     out = _fix(1, 30, 1) + _fix(4, 30, 3)
     assert pair_checks(dep, [True, False], out, 0, [30, 29]) == {}
-    stuck = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3)]        # no spare register for the copy
-    assert pair_checks(stuck, [True, False], _fix(1, 30, 1) + _fix(4, 30, 3), 0, [30]) == {}
+    stuck = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3)]        # no spare register for the copy:
+    out = _fix(1, 30, 1) + _fix(4, 30, 3)                       # it goes to a scratch slot
+    assert pair_checks(stuck, [True, False], out, 0, [30], live=lambda k, n: [frozenset()] * n) != {}
+    assert stuck[0][0] == "str z1, [x28, #36, mul vl]" and stuck[1][0] == "mov z30.d, z4.d"
+    assert out[out.index("fcmuo p1.s, p0/z, z1.s, z1.s") + 1] == "ldr z30, [x28, #36, mul vl]"
     apart = [_fma(1, 2, 3, 30, 1), _fma(4, 2, 5, 30, 3)]        # a label between them
     assert pair_checks(apart, [True, True], _fix(1, 30, 1) + _fix(4, 30, 3), 0, [30, 29]) == {}
 

@@ -373,7 +373,7 @@ def translate(code: bytes, *, vl: int = 512, base: Optional[int] = None, linear:
     if peephole:
         _fuse(t, labels, set(regions), live, vlive, splats, rm, plan)
         if nan_mode == "exact":
-            _pair_nan_checks(t, labels, set(regions), rm, vlive)
+            _pair_nan_checks(t, labels, set(regions), rm, vlive, plan)
         _peephole(t, labels, set(regions), vl, rm.p_all)
     _layout(t, prog, labels)
     from .encode import EncodeError, assemble
@@ -427,7 +427,8 @@ def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: di
     t.lines = [(i, b) for i, b in zip(seq, bodies)]
 
 
-def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap, vlive: dict) -> None:
+def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap, vlive: dict,
+                     plan: BorrowPlan) -> None:
     """One NaN check for two independent FP results (lower/nancheck.py)."""
     if not t.outlined:
         return
@@ -441,7 +442,15 @@ def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap
             busy = busy | vlive.get(i.address, _ALL_Z) | _vec_rw(i)[0] | _vec_rw(i)[1]
         return [z for z in range(31, -1, -1) if z not in busy]
     def live(k: int, n: int) -> list[frozenset]:
-        return [frozenset(f"z{z}" for z in vlive.get(i.address, _ALL_Z)) for i in seq[k:k + n]]
+        """x86 values in z registers after each instruction; a register borrowed over a run
+        (lower/borrow.py) that goes on past the instruction holds none (it is reloaded later)."""
+        out = []
+        for m in range(k, k + n):
+            v = vlive.get(seq[m].address, _ALL_Z)
+            if m + 1 < len(seq):
+                v = v - (plan.dead.get(seq[m].address, frozenset()) & plan.dead.get(seq[m + 1].address, frozenset()))
+            out.append(frozenset(f"z{z}" for z in v))
+        return out
     dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, spare,
                            rm.free_p_low + rm.free_p_high, live)
     if dead:

@@ -36,6 +36,7 @@ import re
 from typing import Optional
 
 from .peephole import Detour, detours_of, effects, registers
+from .regmap import SCRATCH_ZNAN, X_CTX
 
 _CHECK = re.compile(r"fcmuo (p\d+)\.([hsd]), (p\d+)/z, (z\d+)\.\2, \4\.\2$")
 _PTEST = re.compile(r"ptest (p\d+), (p\d+)\.b$")
@@ -137,58 +138,118 @@ def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str]
     return out
 
 
+_COPY = re.compile(r"mov (z\d+)\.d, (z\d+)\.d$")
+_LOAD = re.compile(r"ld1r?[bhwd] \{(z\d+)\.[bhsd]\}, p\d+/z, \[")
+STASH_SLOTS = 3            # scratch slots for accumulator copies: SCRATCH_ZNAN (lower/regmap.py)
+
+
+def _restore(reg: str, core: list[str], clobbered: set, mem_clobbered: bool, slot: int, p_all: int):
+    """(the core, lines that bring ``reg`` back for its fix-up, whether a stash slot was used), or
+    None. ``reg`` must be written once in the core: as the accumulator copy (``mov reg.d, zX.d``,
+    read by nothing after it: it becomes a store to a scratch slot, reloaded by the fix-up) or by
+    a vector load (repeated, with the lines computing its address temporaries, when neither
+    memory nor their inputs changed since)."""
+    writes = [k for k, l in enumerate(core) if reg in effects(l, p_all).writes]
+    if len(writes) != 1:
+        return None
+    k = writes[0]
+    line = core[k]
+    m = _COPY.match(line)
+    if m and m.group(1) == reg:
+        if any(reg in effects(l, p_all).reads for l in core[k + 1:]):
+            return None
+        stash = f"[x{X_CTX}, #{slot}, mul vl]"
+        return core[:k] + [f"str {m.group(2)}, {stash}"] + core[k + 1:], [f"ldr {reg}, {stash}"], True
+    m = _LOAD.match(line)
+    if m is None or m.group(1) != reg or mem_clobbered:
+        return None
+    reads = effects(line, p_all).reads
+    prefix: list[str] = []
+    for r in sorted(reads):
+        if r not in clobbered:
+            continue
+        defs = [l for l in core[:k] if r in effects(l, p_all).writes]
+        if not r.startswith("x") or not defs:
+            return None                     # the address (or predicate) is gone
+        prefix += [d for d in defs if d not in prefix]
+    for d in prefix:
+        if any(x in clobbered and not any(x in effects(p, p_all).writes for p in prefix[:prefix.index(d)])
+               for x in effects(d, p_all).reads):
+            return None
+    return core, prefix + [line], False
+
+
 def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free_z: list[int],
            free_p: list[int], live: list[frozenset] | None = None):
     """(new bodies, the merged slow path, registers that may differ), or None. ``live[j]``: the
-    z registers holding x86 values after instruction j."""
-    live = live or [frozenset(f"z{z}" for z in range(32))] * len(bodies)
+    registers holding x86 values after instruction j. The fix-ups run last first: each finds
+    what the instructions after its own left, and brings back (``_restore``) what it needs and
+    they overwrote."""
+    n = len(bodies)
+    live = live or [frozenset(f"z{z}" for z in range(32))] * n
     cores = [b[:-4] for b in bodies]
     fixes = [[f"fcmuo {c.pn}.{c.T}, {c.pg}/z, {c.r}.{c.T}, {c.r}.{c.T}"] + list(d.lines[1:-1])
              for c, d in zip(checks, detours)]
     used = set().union(*(_names(x) for x in cores + fixes), *(_names(b[-4:]) for b in bodies))
-    for j in range(1, len(bodies)):
+    for j in range(1, n):
         if any(effects(l, p_all).barrier for l in cores[j]):
             return None                     # the checks would move past something not modelled
         if any(c.r in _names(cores[j]) for c in checks[:j]):
             return None                     # reads (or writes) an earlier result
         need = set().union(*(_flow(f, p_all)[0] for f in fixes[:j]))
-        for reg in sorted(_flow(cores[j], p_all)[1] & need):
+        for reg in sorted(_flow(cores[j], p_all)[1] & need):      # a temporary of this one:
             first = next((effects(l, p_all) for l in cores[j] if reg in _names([l])), None)
-            spare = next((f"z{z}" for z in free_z if f"z{z}" not in used), None)
-            if (not reg.startswith("z") or int(reg[1:]) not in free_z or spare is None or first is None
-                    or reg in first.reads or reg not in first.writes):     # (free there, written first)
-                return None                 # not a temporary of this one, or no register to move it to
-            cores[j], fixes[j] = _rename(cores[j], reg, spare), _rename(fixes[j], reg, spare)
-            if cores[j] is None or fixes[j] is None:
+            spare = next((f"z{z}" for z in free_z if f"z{z}" not in used), None)   # move it
+            if (reg.startswith("z") and int(reg[1:]) in free_z and spare is not None and first is not None
+                    and reg not in first.reads and reg in first.writes):
+                c2, f2 = _rename(cores[j], reg, spare), _rename(fixes[j], reg, spare)
+                if c2 is not None and f2 is not None:
+                    cores[j], fixes[j] = c2, f2
+                    used.add(spare)
+    full = [list(f) for f in fixes]     # the fix-ups with what they bring back, last first
+    vlb = 64                            # [x28, #k, mul vl] at VL 512 (translate supports 512 only)
+    slots = [SCRATCH_ZNAN // vlb + k for k in range(STASH_SLOTS)]
+    for j in range(n - 2, -1, -1):
+        later = [l for x in cores[j + 1:] + full[j + 1:] for l in x]
+        clobbered = _flow(later, p_all)[1]
+        mem = any(effects(l, p_all).mem_write and f"x{X_CTX}" not in _names([l]) for l in later)
+        bring: list[str] = []
+        for reg in sorted(_flow(fixes[j], p_all)[0] & clobbered - {checks[j].pn}):
+            if not slots:
                 return None
-            used.add(spare)
-        wrote_before = set().union(*(_flow(f, p_all)[1] for f in fixes[:j])) - {c.r for c in checks[:j]}
-        if _flow(fixes[j], p_all)[0] & wrote_before - {checks[j].pn}:
-            return None                     # its fix-up would read what an earlier one wrote
-    for i in range(len(bodies) - 1):    # a fix-up now runs after the later instructions: it must
-        temps = _flow(fixes[i], p_all)[1] - {checks[i].r}      # not undo what they leave in
-        for k in range(i + 1, len(bodies)):                    # an x86 register (a borrowed
+            got = _restore(reg, cores[j], clobbered, mem, slots[0], p_all)
+            if got is None:
+                return None                 # it would read what a later instruction or fix-up wrote
+            cores[j], lines, stashed = got
+            bring += lines
+            if stashed:
+                slots.pop(0)
+        full[j] = fixes[j][:1] + bring + fixes[j][1:]
+    for i in range(n - 1):              # a fix-up now runs after the later instructions: it must
+        temps = _flow(full[i], p_all)[1] - {checks[i].r}       # not undo what they leave in an
+        for k in range(i + 1, n):                              # x86 register (a borrowed
             if temps & _flow(cores[k], p_all)[1] & live[k]:    # register's reload, say)
                 return None
     c0, last = checks[0], checks[-1]
     rs = [c.r for c in checks]
-    if len(rs) == 2:
+    if n == 2:
         test = [f"fcmuo {last.pn}.{c0.T}, {c0.pg}/z, {rs[0]}.{c0.T}, {rs[1]}.{c0.T}", f"ptest {c0.pa}, {last.pn}.b"]
         preds = {last.pn}
     else:
         other = next((f"p{p}" for p in free_p if f"p{p}" not in used and f"p{p}" != last.pn), None)
         if other is None:
             return None
-        r4 = rs[3] if len(rs) == 4 else rs[2]
+        r4 = rs[3] if n == 4 else rs[2]
         test = [f"fcmuo {last.pn}.{c0.T}, {c0.pg}/z, {rs[0]}.{c0.T}, {rs[1]}.{c0.T}",
                 f"fcmuo {other}.{c0.T}, {c0.pg}/z, {rs[2]}.{c0.T}, {r4}.{c0.T}",
                 f"orrs {last.pn}.b, {c0.pa}/z, {last.pn}.b, {other}.b"]
         preds = {last.pn, other}
     new = cores[:-1] + [cores[-1] + test + [f"b.ne {c0.slow}", f"{last.ret}:"]]
-    slow = [l for f in fixes for l in f] + [f"b {last.ret}"]
+    slow = [l for f in reversed(full) for l in f] + [f"b {last.ret}"]
     # what may differ from the separate checks: the fix-ups' temporaries (they now run when any
-    # result has a NaN), the copies, the check predicates, NZCV; never the results
-    _, wrote = _flow([l for x in fixes + cores for l in x], p_all)
+    # result has a NaN), the copies, the check predicates, NZCV; never the results, nor a
+    # register that holds an x86 value after the group
+    _, wrote = _flow([l for x in full + cores for l in x], p_all)
     dead = frozenset((wrote | preds | {c.pn for c in checks} | {"nzcv"}) - set(rs) - live[-1])
     return new, slow, dead
 

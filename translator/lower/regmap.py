@@ -51,6 +51,7 @@ SCRATCH_MXCSR = 64       # 4 bytes: the x86 MXCSR XOR MXCSR_DEFAULT (mapping_tab
 MXCSR_DEFAULT = 0x1F80
 SCRATCH_ZSPILL = 256     # z spill slots (VL bytes each)
 SCRATCH_ZBORROW = 2048   # z registers borrowed over a run of instructions (translate.py, 4 slots)
+SCRATCH_ZNAN = 2304      # accumulator copies kept for merged NaN fix-ups (nancheck.py, 3 slots)
 SCRATCH_PSPILL = 4096    # p spill slots
 
 
