@@ -24,6 +24,17 @@ tr = importlib.import_module("translator.translate")
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "onednn-avx512-core"
 
 
+def _validate(name: str):
+    """Translation validation of one corpus kernel in exact mode, past the kernel cache (which
+    would hand back a translation made before a test's monkeypatch)."""
+    from translator.verify import peephole_check
+    tr.KERNEL_CACHE.clear()
+    try:
+        return peephole_check.check((CORPUS / name).read_bytes(), states=8, nan_mode="exact")
+    finally:
+        tr.KERNEL_CACHE.clear()
+
+
 def _fma(acc: int, a: int, b: int, copy: int, n: int) -> list[str]:
     return [f"mov z{copy}.d, z{acc}.d", f"fmla z{acc}.s, p0/m, z{a}.s, z{b}.s",
             f"fcmuo p1.s, p0/z, z{acc}.s, z{acc}.s", "ptest p0, p1.b", f"b.ne .Lx{n + 1}", f".Lx{n}:"]
@@ -101,7 +112,6 @@ def test_a_clobbered_broadcast_is_loaded_again_by_its_fix_up():
 def test_translation_validation_catches_a_fix_up_that_does_not_bring_back(monkeypatch, what):
     """Drop the reload of the stashed copy, or the repeated broadcast load: caught."""
     from translator.lower import nancheck
-    from translator.verify import peephole_check
     real = nancheck._restore
 
     def broken(reg, core, clobbered, mem, slot, p_all):
@@ -110,13 +120,7 @@ def test_translation_validation_catches_a_fix_up_that_does_not_bring_back(monkey
             return r[0], [], r[2]
         return r
     monkeypatch.setattr(nancheck, "_restore", broken)
-    code = (CORPUS / "dnnl_dump_cpu__jit_avx512_common_conv_fwd_kernel.10.bin").read_bytes()
-    tr.KERNEL_CACHE.clear()
-    try:
-        rep = peephole_check.check(code, states=8, nan_mode="exact")
-    finally:
-        tr.KERNEL_CACHE.clear()
-    assert rep.mismatches
+    assert _validate("dnnl_dump_cpu__jit_avx512_common_conv_fwd_kernel.10.bin").mismatches
 
 
 def test_dependent_or_unrenamable_pairs_stay_apart():
@@ -175,7 +179,6 @@ def test_merged_checks_match_the_x86_model_on_nan_rich_states():
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not there")
 def test_translation_validation_catches_a_fix_up_that_skips_its_recompute(monkeypatch):
     from translator.lower import nancheck
-    from translator.verify import peephole_check
     real = nancheck._group
 
     def broken(bodies, checks, detours, p_all, free_z, free_p, live=None):
@@ -186,10 +189,4 @@ def test_translation_validation_catches_a_fix_up_that_skips_its_recompute(monkey
         again = {f"fcmuo {c.pn}.{c.T}, {c.pg}/z, {c.r}.{c.T}, {c.r}.{c.T}" for c in checks[1:]}
         return new, [l for l in slow if l not in again], dead
     monkeypatch.setattr(nancheck, "_group", broken)
-    code = (CORPUS / "dnnl_dump_cpu_jit_avx512_common_1x1_conv_kernel.7.bin").read_bytes()
-    tr.KERNEL_CACHE.clear()
-    try:
-        rep = peephole_check.check(code, states=8, nan_mode="exact")
-    finally:
-        tr.KERNEL_CACHE.clear()
-    assert rep.mismatches
+    assert _validate("dnnl_dump_cpu_jit_avx512_common_1x1_conv_kernel.7.bin").mismatches
