@@ -20,7 +20,7 @@ from .lower import Engine, RegMap, UnitContext, Unsupported, default_tables, lan
 from .lower.borrow import BorrowPlan, plan_borrows
 from .lower.fuse import Fused, find_groups as fuse_groups, fuse as fuse_lines
 from .lower.nancheck import pair_checks as pair_nan_checks
-from .lower.peephole import detours_of, effects as peephole_effects, optimize, registers as peephole_registers
+from .lower.peephole import detours_of, effects as peephole_effects, named as peephole_named, optimize
 from .lower.splat import splat_context, splat_in
 from .lower.upper import zero_above_in, zero_context
 from .lower.indirect import lower_indirect_jump
@@ -191,8 +191,8 @@ class Translation:
     unsupported: list = field(default_factory=list)
     symbol: Optional[str] = None
     outlined: list[str] = field(default_factory=list)   # out-of-line slow paths (NaN fix-ups)
-    # fused groups (lower/fuse.py): slow-path label -> registers the fast path leaves different
-    # from the per-instruction lowering (dead x86 registers, a temporary predicate, NZCV)
+    # fused int8 groups (lower/fuse.py) and merged NaN checks (lower/nancheck.py): slow-path
+    # label -> Fused, what translation validation needs (registers left dead, the ones assumed)
     fused: dict[str, "Fused"] = field(default_factory=dict)
     # x86 address -> (first, end) indices of its body in the assembly lines (benchmarks/dynamic.py)
     spans: dict[int, tuple[int, int]] = field(default_factory=dict)
@@ -389,11 +389,16 @@ def _peephole(t: Translation, labels: set[int], raw: set[int], vl: int, p_all: i
     """Run lower/peephole.py over the unit in address order. A stretch starts at a label, after
     an instruction that does not fall through or is not followed by the next one (data), and
     around hand-written regions."""
+    seq, bodies = _in_address_order(t)
+    optimize(bodies, stretch_starts(seq, labels, raw), vl, p_all, detours_of(t.outlined, p_all))
+    t.lines = list(zip(seq, bodies))
+
+
+def _in_address_order(t: Translation) -> tuple[list[Insn], list[list[str]]]:
+    """The unit's instructions in address order and copies of their bodies (for the passes
+    across instructions, which rewrite the bodies and store them back in ``t.lines``)."""
     rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
-    bodies = [b for _, b in rows]
-    optimize(bodies, stretch_starts([i for i, _ in rows], labels, raw), vl, p_all,
-             detours_of(t.outlined, p_all))
-    t.lines = [(i, b) for (i, _), b in zip(rows, bodies)]
+    return [i for i, _ in rows], [b for _, b in rows]
 
 
 def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: dict, splats: dict,
@@ -404,14 +409,13 @@ def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: di
     temps = rm.free_p_low + rm.free_p_high
     if not temps:
         return
-    rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
-    seq, bodies = [i for i, _ in rows], [b for _, b in rows]
+    seq, bodies = _in_address_order(t)
 
     def plain(k: int) -> bool:
         return not any(peephole_effects(l, rm.p_all).barrier for l in bodies[k])
 
     def names(k: int) -> set:
-        return {r for l in bodies[k] for r in peephole_registers(l.partition(" ")[2])}
+        return peephole_named(bodies[k])
     zero_above = None
     if 256 in rm.p_width and any(i.mnemonic == "vpmaddubsw" and i.encoding == "vex" for i in seq):
         prog = t.program
@@ -422,9 +426,9 @@ def _fuse(t: Translation, labels: set[int], raw: set[int], live: dict, vlive: di
     if not groups:
         return
     t.fused = fuse_lines(seq, bodies, groups, p_all=rm.p_all, p_temps=temps, p_width=rm.p_width,
-                         vlive=vlive,
-                         touched=_vec_rw, outlined=t.outlined, number=[0], pre=plan.pre, post=plan.post, starts=starts)
-    t.lines = [(i, b) for i, b in zip(seq, bodies)]
+                         vlive=vlive, touched=_vec_rw, outlined=t.outlined, number=[0], pre=plan.pre,
+                         post=plan.post, starts=starts, plain=plain, names=names)
+    t.lines = list(zip(seq, bodies))
 
 
 def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap, vlive: dict,
@@ -432,14 +436,14 @@ def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap
     """One NaN check for two independent FP results (lower/nancheck.py)."""
     if not t.outlined:
         return
-    rows = sorted(((i, list(b)) for i, b in t.lines if i is not None), key=lambda r: r[0].address)
-    seq, bodies = [i for i, _ in rows], [b for _, b in rows]
+    seq, bodies = _in_address_order(t)
 
     def spare(k: int, n: int) -> list[int]:
         """z registers no x86 value lives in over instructions k .. k+n-1, which none names."""
         busy: frozenset = frozenset()
         for i in seq[k:k + n]:
-            busy = busy | vlive.get(i.address, _ALL_Z) | _vec_rw(i)[0] | _vec_rw(i)[1]
+            rd, wr = _vec_rw(i)
+            busy = busy | vlive.get(i.address, _ALL_Z) | rd | wr
         return [z for z in range(31, -1, -1) if z not in busy]
     def live(k: int, n: int) -> list[frozenset]:
         """x86 values in z registers after each instruction; a register borrowed over a run
@@ -454,7 +458,7 @@ def _pair_nan_checks(t: Translation, labels: set[int], raw: set[int], rm: RegMap
     dead = pair_nan_checks(bodies, stretch_starts(seq, labels, raw), t.outlined, rm.p_all, spare,
                            rm.free_p_low + rm.free_p_high, live)
     if dead:
-        t.lines = [(i, b) for i, b in zip(seq, bodies)]
+        t.lines = list(zip(seq, bodies))
         t.fused.update({label: Fused(d) for label, d in dead.items()})
 
 

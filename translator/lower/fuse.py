@@ -181,16 +181,19 @@ def find_groups(seq: list[Insn], starts: list[bool], splats: dict, vlive: dict,
 
 def fuse(seq: list[Insn], bodies: list[list[str]], groups: list[Group], *, p_all: int,
          p_temps: list[int], p_width: dict, vlive: dict, touched, outlined: list[str], number: list[int],
-         pre: dict | None = None, post: dict | None = None, starts: list[bool] | None = None) -> dict:
+         pre: dict | None = None, post: dict | None = None, starts: list[bool] | None = None,
+         plain: Callable[[int], bool] | None = None, names: Callable[[int], set] | None = None) -> dict:
     """Rewrite ``bodies`` (in place) for each group that is shorter fused; append the slow paths
     to ``outlined``. ``pre``/``post``: lines around an instruction's body that save and reload
     registers borrowed over a run (lower/borrow.py); the fast path keeps them where they stood.
     ``starts``: where straight-line stretches start; consecutive groups of one stretch with the
     same ones register form a *chain*: the ones keep the bias bytes from one group to the next
-    (the slow paths rebuild what the next one expects). Returns {slow-path label: Fused}."""
+    (the slow paths rebuild what the next one expects); ``plain``/``names`` as for
+    ``find_groups`` decide whether the instructions between two groups allow it. Returns
+    {slow-path label: Fused}."""
     pre, post = pre or {}, post or {}
     fused = [g for g in groups if _shorter(g, seq, bodies, pre, post, p_all, p_temps, p_width, vlive)]
-    links = [False] + [_chains(a, b, seq, bodies, starts, touched) for a, b in zip(fused, fused[1:])]
+    links = [False] + [_chains(a, b, seq, starts, touched, plain, names) for a, b in zip(fused, fused[1:])]
     done: dict = {}
     for n, g in enumerate(fused):
         number[0] += 1
@@ -215,18 +218,16 @@ def _shorter(g: Group, seq, bodies, pre, post, p_all, p_temps, p_width, vlive) -
     return sum(map(len, new.values())) - 1 < sum(len(bodies[i]) for i in range(g.first, g.last + 1))
 
 
-def _chains(a: Group, b: Group, seq, bodies, starts, touched) -> bool:
-    """Group ``b`` may find the bias bytes ``a`` left in the ones register."""
-    if starts is None or (a.ones, a.bits) != (b.ones, b.bits):
+def _chains(a: Group, b: Group, seq, starts, touched, plain, names) -> bool:
+    """Group ``b`` may find the bias bytes ``a`` left in the ones register: same stretch, and
+    nothing between them branches, is unmodelled or touches the ones register."""
+    if starts is None or plain is None or names is None or (a.ones, a.bits) != (b.ones, b.bits):
         return False
-    for k in range(a.last + 1, b.first + 1):
-        if starts[k]:
-            return False
-    from .peephole import effects, registers
+    if any(starts[k] for k in range(a.last + 1, b.first + 1)):
+        return False
     for k in range(a.last + 1, b.first):
         rd, wr = touched(seq[k])
-        if (seq[k].flow != "next" or a.ones in rd | wr
-                or any(effects(l).barrier or f"z{a.ones}" in registers(l.partition(" ")[2]) for l in bodies[k])):
+        if seq[k].flow != "next" or a.ones in rd | wr or not plain(k) or f"z{a.ones}" in names(k):
             return False
     return True
 

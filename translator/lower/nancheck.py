@@ -35,7 +35,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from .peephole import Detour, detours_of, effects, registers
+from .peephole import Detour, detours_of, effects, named
 from .regmap import SCRATCH_ZNAN, X_CTX
 
 _CHECK = re.compile(r"fcmuo (p\d+)\.([hsd]), (p\d+)/z, (z\d+)\.\2, \4\.\2$")
@@ -74,10 +74,6 @@ def _flow(lines: list[str], p_all: int) -> tuple[set, set]:
         need |= reads - wrote
         wrote |= set(e.writes)
     return need, wrote
-
-
-def _names(lines: list[str]) -> set:
-    return {r for l in lines for r in registers(l.partition(" ")[2])}
 
 
 def _rename(lines: list[str], old: str, new: str) -> Optional[list[str]]:
@@ -190,15 +186,15 @@ def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free
     cores = [b[:-4] for b in bodies]
     fixes = [[f"fcmuo {c.pn}.{c.T}, {c.pg}/z, {c.r}.{c.T}, {c.r}.{c.T}"] + list(d.lines[1:-1])
              for c, d in zip(checks, detours)]
-    used = set().union(*(_names(x) for x in cores + fixes), *(_names(b[-4:]) for b in bodies))
+    used = set().union(*(named(x) for x in cores + fixes), *(named(b[-4:]) for b in bodies))
     for j in range(1, n):
         if any(effects(l, p_all).barrier for l in cores[j]):
             return None                     # the checks would move past something not modelled
-        if any(c.r in _names(cores[j]) for c in checks[:j]):
+        if any(c.r in named(cores[j]) for c in checks[:j]):
             return None                     # reads (or writes) an earlier result
         need = set().union(*(_flow(f, p_all)[0] for f in fixes[:j]))
         for reg in sorted(_flow(cores[j], p_all)[1] & need):      # a temporary of this one:
-            first = next((effects(l, p_all) for l in cores[j] if reg in _names([l])), None)
+            first = next((effects(l, p_all) for l in cores[j] if reg in named([l])), None)
             spare = next((f"z{z}" for z in free_z if f"z{z}" not in used), None)   # move it
             if (reg.startswith("z") and int(reg[1:]) in free_z and spare is not None and first is not None
                     and reg not in first.reads and reg in first.writes):
@@ -212,7 +208,7 @@ def _group(bodies, checks: list[_Check], detours: list[Detour], p_all: int, free
     for j in range(n - 2, -1, -1):
         later = [l for x in cores[j + 1:] + full[j + 1:] for l in x]
         clobbered = _flow(later, p_all)[1]
-        mem = any(effects(l, p_all).mem_write and f"x{X_CTX}" not in _names([l]) for l in later)
+        mem = any(effects(l, p_all).mem_write and f"x{X_CTX}" not in named([l]) for l in later)
         bring: list[str] = []
         for reg in sorted(_flow(fixes[j], p_all)[0] & clobbered - {checks[j].pn}):
             if not slots:

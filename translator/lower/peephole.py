@@ -203,7 +203,8 @@ def registers(text: str) -> tuple[str, ...]:
     return tuple(_canon(m) for m in _REG.finditer(text))
 
 
-def _named(lines: list[str]) -> set[str]:
+def named(lines: list[str]) -> set[str]:
+    """Every register (canonical, as ``registers``) the lines name."""
     out: set[str] = set()
     for l in lines:
         out.update(registers(l))
@@ -483,10 +484,10 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
             continue
         t, j0, n, base, k, deps = g
         kill(body[:j0])
-        named = _named(body)
+        in_body = named(body)
         rest = body[j0 + n:]
         for c in reversed(cache):           # an earlier base + k0 within reach of every use
-            if c.base != base or c.reg in named:
+            if c.base != base or c.reg in in_body:
                 continue
             new = [_rebase(l, t, c.reg, k - c.k, vlb) if t in registers(l) else l for l in rest]
             if all(x is not None for x in new):
@@ -497,7 +498,7 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
                 kill(new)
                 break
         else:                               # keep this address in a pool register instead
-            free = [r for r in ADDRESS_POOL if r not in named]
+            free = [r for r in ADDRESS_POOL if r not in in_body]
             taken = {c.reg for c in cache}
             reg = next((r for r in free if r not in taken), None) \
                 or next((c.reg for c in cache if c.reg in free), None)
@@ -508,7 +509,7 @@ def reuse_addresses(bodies: list[list[str]], starts: list[bool], vl: int,
             defs = [re.sub(rf"\b{t}\b", reg, l) for l in body[j0:j0 + n]]
             for c in reversed(cache):       # fewer adds from a cached base + k0
                 alt = _add_lines(reg, c.reg, k - c.k) if c.base == base and c.reg != reg \
-                    and c.reg not in named else []
+                    and c.reg not in in_body else []
                 if alt and len(alt) < len(defs):
                     removed += len(defs) - len(alt)
                     defs = alt
