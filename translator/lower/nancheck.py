@@ -60,19 +60,14 @@ class _Check:
         self.ok = True
 
 
-_ACCUMULATE = frozenset("fmla fmls fnmla fnmls fmad fmsb fnmad fnmsb mla mls mad msb sdot udot".split())
-
-
 def _flow(lines: list[str], p_all: int) -> tuple[set, set]:
-    """(registers read before being written, registers written) over straight-line lines
-    (an accumulating instruction reads its destination too)."""
+    """(registers read before being written, registers written) over straight-line lines."""
     need: set = set()
     wrote: set = set()
     for l in lines:
         e = effects(l, p_all)
-        reads = set(e.reads) | ({e.dst} if e.dst and l.split(" ", 1)[0] in _ACCUMULATE else set())
-        need |= reads - wrote
-        wrote |= set(e.writes)
+        need |= e.reads - wrote
+        wrote |= e.writes
     return need, wrote
 
 
@@ -104,13 +99,14 @@ def pair_checks(bodies: list[list[str]], starts: list[bool], outlined: list[str]
     merged: dict[str, list[str]] = {}
     dropped: set[str] = set()
     out: dict[str, frozenset] = {}
+    parsed = [_Check(b) for b in bodies]    # bodies before k are final; those from k on unchanged
     k = 0
     while k + 1 < len(bodies):
         got = None
         for n in range(min(GROUP, len(bodies) - k), 1, -1):
             if any(starts[k + 1:k + n]):
                 continue
-            checks = [_Check(b) for b in bodies[k:k + n]]
+            checks = parsed[k:k + n]
             if not all(c.ok and c.slow in detours and detours[c.slow].ret == c.ret and c.slow not in merged
                        for c in checks):
                 continue

@@ -72,6 +72,8 @@ incb inch incw incd decb dech decw decd ptrue pfalse whilelo whilelt whilele whi
 cmpeq cmpne cmpgt cmpge cmplt cmple cmphi cmphs cmplo cmpls punpklo punpkhi brka brkb
 fexpa ftssel ftsmul ftmad
 """.split())
+# Accumulating into their first operand (they read it whatever the predicate).
+_ACCUMULATE = frozenset("fmla fmls fnmla fnmls fmad fmsb fnmad fnmsb mla mls mad msb sdot udot".split())
 _FLAGS_ONLY = frozenset("cmp cmn tst ccmp ccmn fcmp fcmpe ptest".split())
 # Of those, the ones that set NZCV (never dropped) and the ones that read it.
 _SETS_FLAGS = frozenset("""adds subs ands bics orrs negs adcs sbcs whilelo whilelt whilele whilels
@@ -247,7 +249,8 @@ def effects(line: str, p_all: int = -1) -> Effects:
     rest = ops[len(first):]
     reads = set(registers(rest))
     merging = re.search(r"\bp(\d+)/m\b", ops)
-    destructive = mn in ("movk", "insr", "bfi", "bfxil") or (merging and int(merging.group(1)) != p_all)
+    destructive = (mn in _ACCUMULATE or mn in ("movk", "insr", "bfi", "bfxil")
+                   or (merging and int(merging.group(1)) != p_all))
     if destructive:
         reads.add(dst)
     writes = {dst}
