@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ..encode import EncodeError, assemble
 from ..lower.peephole import Flow, detours_of
@@ -44,21 +45,31 @@ class Report:
     mismatches: list = field(default_factory=list)
 
 
-def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str], frozenset]]:
+class Facts(NamedTuple):
+    """What a segment's check needs to know beyond its lines: the constant predicates the unit's
+    set-up establishes, and what the passes' groups whose slow paths it enters tell
+    (lower/fuse.py, lower/nancheck.py)."""
+    preds: dict                         # p index -> bytes (constant_predicates)
+    ignore: frozenset = frozenset()     # registers the groups leave dead: not compared
+    ones: frozenset = frozenset()       # (z, bits): int8 groups assume the word splat 1 there
+
+
+def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str], Facts]]:
     """Straight-line segments of a translation, each with the out-of-line slow paths
-    (detours) it may enter and the registers a fused group in it leaves different (dead
-    there: lower/fuse.py): (lines, slow-path lines, registers not compared)."""
+    (detours) it may enter and what the groups whose slow paths those are tell the check:
+    (lines, slow-path lines, Facts)."""
     from ..translate import _label, stretch_starts
     rows = [(i, ls) for i, ls in t.lines if i is not None]
     labels = {i.address for i, ls in rows if f"{_label(i.address)}:" in ls}     # x86 branch targets
     starts = stretch_starts([i for i, _ in rows], labels)
     flow = Flow(detours_of(t.outlined, p_all), p_all)
-    segs: list[list] = [[[], [], frozenset()]]
+    preds = constant_predicates(t.setup, t.vl)
+    segs: list[list] = [[[], [], Facts(preds)]]
 
     def split() -> None:
         flow.reset()
         if segs[-1][0]:
-            segs.append([[], [], frozenset()])
+            segs.append([[], [], Facts(preds)])
     for (insn, lines), st in zip(rows, starts):
         if st:
             split()
@@ -71,7 +82,9 @@ def _segments(t, p_all: int = 0) -> list[tuple[list[str], list[str], frozenset]]
                 segs[-1][1] += flow.entered.lines
                 fu = t.fused.get(flow.entered.lines[0][:-1])
                 if fu is not None:
-                    segs[-1][2] |= fu.dead | ({f"ones:z{fu.ones}:{fu.bits}"} if fu.ones is not None else set())
+                    f = segs[-1][2]
+                    segs[-1][2] = Facts(preds, f.ignore | fu.dead,
+                                        f.ones | ({(fu.ones, fu.bits)} if fu.ones is not None else set()))
     return [(a, b, c) for a, b, c in segs if a]
 
 
@@ -80,16 +93,16 @@ def _with_slow_paths(lines: list[str], slow: list[str]) -> list[str]:
     return lines + ["b .Lx2sve_check_end"] + slow + [".Lx2sve_check_end:"] if slow else lines
 
 
-def segment_pairs(code: bytes, **kw) -> list[tuple[list[str], list[str], frozenset]]:
-    """(without passes, with passes, registers not compared) for every straight-line segment
-    the passes changed, each followed by the slow paths it may enter (jumped over)."""
+def segment_pairs(code: bytes, **kw) -> list[tuple[list[str], list[str], Facts]]:
+    """(without passes, with passes, Facts) for every straight-line segment the passes changed,
+    each followed by the slow paths it may enter (jumped over)."""
     from ..translate import translate
     a = _segments(translate(code, peephole=False, allow_unsupported=True, **kw))
     b = _segments(translate(code, peephole=True, allow_unsupported=True, **kw))
     if len(a) != len(b):
         raise AssertionError(f"the passes changed the segment structure ({len(a)} vs {len(b)})")
-    return [(_with_slow_paths(x, xs), _with_slow_paths(y, ys), yi)
-            for (x, xs, _), (y, ys, yi) in zip(a, b) if x != y]
+    return [(_with_slow_paths(x, xs), _with_slow_paths(y, ys), yf)
+            for (x, xs, _), (y, ys, yf) in zip(a, b) if x != y]
 
 
 def _placement(lines: list[str], rng: random.Random, vl: int) -> dict[int, int]:
@@ -203,8 +216,6 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
         runner._x2sve_arena = True
     rng = random.Random(seed)
     rep = Report()
-    from ..translate import translate
-    preds = constant_predicates(translate(code, allow_unsupported=True, vl=vl, **kw).setup, vl)
 
     def run(code: bytes, st: ArmState, arena: bytes):
         runner.reset_scratch()
@@ -212,7 +223,7 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
         out = runner.run(code, st.copy())
         return out, bytes(uc.mem_read(ARENA, ARENA_SIZE))
 
-    for before, after, ignore in segment_pairs(code, vl=vl, **kw):
+    for before, after, facts in segment_pairs(code, vl=vl, **kw):
         rep.segments += 1
         fix = lambda ls: [_ADR.sub(rf"movz \1, #{ARENA >> 16:#x}, lsl #16", l) for l in ls]
         try:
@@ -224,12 +235,10 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
         ran = False
         why = None
         for k in range(states):
-            small = any(r.startswith("ones:") for r in ignore) and k % 4 >= 2   # int8 groups' fast path
-            st = _state(rng, vl, place, p_all, small, preds)
-            for r in ignore:                         # what a fused group assumes (lower/fuse.py)
-                if r.startswith("ones:z"):
-                    z, bits = (int(x) for x in r[6:].split(":"))
-                    st.z[z] = (b"\x01\x00" * (bits // 16)).ljust(vl // 8, b"\0")
+            small = bool(facts.ones) and k % 4 >= 2       # int8 groups' fast path half the time
+            st = _state(rng, vl, place, p_all, small, facts.preds)
+            for z, bits in facts.ones:                     # what an int8 group assumes (lower/fuse.py)
+                st.z[z] = (b"\x01\x00" * (bits // 16)).ljust(vl // 8, b"\0")
             arena = rng.randbytes(ARENA_SIZE) if k % 2 == 0 else _pointers(rng)
             if small and k % 2 == 0:
                 arena = arena.translate(_SMALL_I8)
@@ -245,7 +254,7 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
                 break
             rep.states += 1
             ran = True
-            d = [r for r in _same(o0, o1) if r not in ignore] + (["arena"] if a0 != a1 else [])
+            d = [r for r in _same(o0, o1) if r not in facts.ignore] + (["arena"] if a0 != a1 else [])
             if d:
                 rep.mismatches.append({"before": before, "after": after, "differs": d})
                 break
