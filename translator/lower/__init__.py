@@ -62,15 +62,12 @@ def layout_needs(insns: list[Insn], tables: Tables) -> tuple[dict[int, str], dic
 def lane_needs(insns: list[Insn], tables: Tables) -> list[tuple[str, int]]:
     """(element size, element) pairs whose one-element predicate rules want (``{lane}``): the
     element an immediate selects, as vpinsr* does (imm mod the xmm's element count)."""
-    from ..ir import Imm
+    from .regmap import lane_of
     out: set[tuple[str, int]] = set()
     for insn in insns:
         e = tables.entry_for(insn.mnemonic)
-        if e is None or not e.uses_lane or e.T not in ("b", "h", "s", "d"):
-            continue
-        imm = next((op for op in insn.ops if isinstance(op, Imm)), None)
-        if imm is not None:
-            out.add((e.T, imm.value % (16 // {"b": 1, "h": 2, "s": 4, "d": 8}[e.T])))
+        if e is not None and e.uses_lane and (lane := lane_of(insn, e.T)) is not None:
+            out.add(lane)
     return sorted(out)
 
 

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from ..ir import Gpr, Imm, Insn, KReg, Mem, Vec, operand_shape
 from . import flags as fl
 from .address import Addresser, AddressError, add_imm, mov_imm
-from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_PF, X_TEMPS, RegAllocError, RegMap, kdst_mem_bits
+from .regmap import LAYOUT_BYTES, SCRATCH_PSPILL, SCRATCH_ZSPILL, X_CTX, X_PF, X_TEMPS, RegAllocError, RegMap, kdst_mem_bits, lane_of
 from .tables import Entry, Rule, Tables
 from .upper import eligible as zero_eligible
 
@@ -287,12 +287,8 @@ class _Lowering:
         return g
 
     def _lane(self) -> Optional[int]:
-        if not self.rm.p_lane or self.T not in ("b", "h", "s", "d"):
-            return None
-        imm = next((op for op in self.insn.ops if isinstance(op, Imm)), None)
-        if imm is None:
-            return None
-        return self.rm.lane_pred(self.T, imm.value % (16 // {"b": 1, "h": 2, "s": 4, "d": 8}[self.T]))
+        lane = lane_of(self.insn, self.T) if self.rm.p_lane else None
+        return None if lane is None else self.rm.lane_pred(*lane)
 
     def _width_pred(self, bits: int) -> int:
         try:

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
-from ..ir import GPR64, Insn, KReg, Mem, Vec
+from ..ir import GPR64, Imm, Insn, KReg, Mem, Vec
 
 GPR_TO_X = {"rdi": 0, "rsi": 1, "rdx": 2, "rcx": 3, "r8": 4, "r9": 5, "rax": 6, "r10": 7,
             "r11": 8, "rbx": 9, "rbp": 10, "r12": 11, "r13": 12, "r14": 13, "r15": 14, "rsp": 15}
@@ -184,6 +185,15 @@ class RegMap:
     def lane_pred(self, T: str, k: int):
         """The predicate of element ``k`` alone (size ``T``), or None when the unit has none."""
         return self.p_lane.get((T, k))
+
+
+def lane_of(insn: Insn, T: Optional[str]) -> Optional[tuple[str, int]]:
+    """(T, element) that the instruction's immediate selects within an xmm (vpinsr*: imm mod
+    the element count), or None (no immediate, no element size)."""
+    if T not in LAYOUT_BYTES:
+        return None
+    imm = next((op for op in insn.ops if isinstance(op, Imm)), None)
+    return None if imm is None else (T, imm.value % (16 // LAYOUT_BYTES[T]))
 
     def describe(self) -> dict:
         return {"vl": self.vl, "p_all": self.p_all, "p_width": dict(self.p_width), "p_upper": dict(self.p_upper),
