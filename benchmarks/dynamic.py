@@ -60,17 +60,12 @@ def line_offsets(lines: list[str], symbol: str = "kernel") -> list[Optional[int]
 def pc_counts(asm: str, request, timeout: float = 120.0) -> tuple[Counter, int]:
     """(executed instruction count per offset from ``kernel``, the kernel's address) of one run."""
     from translator.e2e import runners
-    exe = runners.build_kernel(asm)
+    exe = runners.build_kernel(asm)         # cached: the one run_qemu runs
     nm = subprocess.run(["aarch64-linux-gnu-nm", exe], capture_output=True, text=True, check=True).stdout
     base = next(int(l.split()[0], 16) for l in nm.splitlines() if l.endswith(" kernel"))
     with tempfile.TemporaryDirectory(prefix="x2sve-dyn-") as d:
-        rq, rs, log = (os.path.join(d, n) for n in ("req", "rsp", "log"))
-        with open(rq, "wb") as f:
-            f.write(request.encode())
-        p = subprocess.run([runners.QEMU, "-cpu", "max,sve512=on", "-singlestep", "-d", "exec,nochain",
-                            "-D", log, exe, rq, rs], capture_output=True, timeout=timeout)
-        if p.returncode != 0:
-            raise RuntimeError(f"qemu failed ({p.returncode}): {p.stderr.decode(errors='replace')[-300:]}")
+        log = os.path.join(d, "log")
+        runners.run_qemu(asm, request, timeout, exec_log=log)
         hits: Counter = Counter()
         with open(log, "rb") as f:
             for line in f:

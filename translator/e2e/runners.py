@@ -247,16 +247,19 @@ def build_kernel(asm: str) -> str:
     return _atomic_build(exe, [CC, "-static", "-march=armv8.2-a+sve", obj, s], "assembling/linking the kernel")
 
 
-def run_qemu(asm: str, req: Request, timeout: float = 60.0) -> Result:
+def run_qemu(asm: str, req: Request, timeout: float = 60.0, exec_log: Optional[str] = None) -> Result:
     """Run the translated kernel (GNU-as text with symbol ``kernel``) on ``req`` under qemu-user
-    with 512-bit SVE. Raises E2EError on a build failure, a crash or a timeout."""
+    with 512-bit SVE. Raises E2EError on a build failure, a crash or a timeout. ``exec_log``: a
+    file where qemu logs the address of every instruction executed (one per line,
+    ``-singlestep -d exec,nochain``; benchmarks/dynamic.py)."""
     exe = build_kernel(asm)
+    trace = ["-singlestep", "-d", "exec,nochain", "-D", exec_log] if exec_log else []
     with tempfile.TemporaryDirectory(prefix="x2sve-e2e-run-") as d:
         rq, rs = os.path.join(d, "req"), os.path.join(d, "rsp")
         with open(rq, "wb") as f:
             f.write(req.encode())
         try:
-            p = subprocess.run([QEMU, "-cpu", "max,sve512=on", exe, rq, rs], capture_output=True,
+            p = subprocess.run([QEMU, "-cpu", "max,sve512=on", *trace, exe, rq, rs], capture_output=True,
                                timeout=timeout)
         except subprocess.TimeoutExpired:
             raise E2EError(f"the translated kernel did not return within {timeout} s (qemu)") from None
