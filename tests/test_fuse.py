@@ -12,6 +12,7 @@ from translator.jit import CodeGenerator, ptr, r14, r14d, r14w, rax
 from translator.jit import zmm0, zmm1, zmm2, zmm3, zmm21, zmm22, zmm28, zmm29, zmm30, zmm31
 from translator.encode import assemble
 from translator.verify.arm_exec import ArmRunner
+from translator.verify.peephole_check import SMALL_I8
 from translator.verify.state import ArmState, X86State
 from translator.verify.x86model import execute
 
@@ -128,7 +129,7 @@ def _states(rng: random.Random, small: bool):
     x = X86State()
     x.zmm = [rng.randbytes(64) for _ in range(32)]
     if small:
-        x.zmm = [z.translate(bytes(((b & 0x7F) - 64) & 0xFF for b in range(256))) for z in x.zmm]
+        x.zmm = [z.translate(SMALL_I8) for z in x.zmm]
     for k in (21, 22):               # edge weights: -64, 63, and (outside the range) -65, 64
         z = bytearray(x.zmm[k])
         z[0:4] = bytes([0xC0, 0x3F, 0xC0, 0x3F]) if small else bytes([0xBF, 0x40, 0x80, 0x7F])
@@ -139,7 +140,7 @@ def _states(rng: random.Random, small: bool):
         x.zmm[k] = bytes(z)
     x.mem = rng.randbytes(len(x.mem))
     if small:                        # weights loaded from memory are 7-bit too
-        x.mem = x.mem.translate(bytes(((b & 0x7F) - 64) & 0xFF for b in range(256)))
+        x.mem = x.mem.translate(SMALL_I8)
     x.gpr["rax"] = x.mem_base
     a = ArmState(512)
     a.z = list(x.zmm)

@@ -129,7 +129,7 @@ def _placement(lines: list[str], rng: random.Random, vl: int) -> dict[int, int]:
 
 
 # every byte into [-64, 63]: the weights for which a fused int8 dot group takes its fast path
-_SMALL_I8 = bytes(((b & 0x7F) - 64) & 0xFF for b in range(256))
+SMALL_I8 = bytes(((b & 0x7F) - 64) & 0xFF for b in range(256))
 
 
 def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int,
@@ -138,7 +138,7 @@ def _state(rng: random.Random, vl: int, place: dict[int, int], p_all: int,
     s = ArmState(vl)
     s.z = [_fp_rich(rng, vb) if rng.random() < 0.5 else rng.randbytes(vb) for _ in range(32)]
     if small:
-        s.z = [z.translate(_SMALL_I8) for z in s.z]
+        s.z = [z.translate(SMALL_I8) for z in s.z]
     s.p = [rng.randbytes(vb // 8) for _ in range(16)]
     s.p[p_all] = b"\xff" * (vb // 8)
     for p, v in (preds or {}).items():
@@ -241,7 +241,7 @@ def check(code: bytes, *, states: int = 8, seed: int = 1, vl: int = 512, p_all: 
                 st.z[z] = (b"\x01\x00" * (bits // 16)).ljust(vl // 8, b"\0")
             arena = rng.randbytes(ARENA_SIZE) if k % 2 == 0 else _pointers(rng)
             if small and k % 2 == 0:
-                arena = arena.translate(_SMALL_I8)
+                arena = arena.translate(SMALL_I8)
             try:
                 o0, a0 = run(c0, st, arena)
             except ArmExecError as ex:
